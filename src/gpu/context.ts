@@ -1,0 +1,147 @@
+import { DeviceLimitError, NoAdapterError } from '../errors.ts';
+import type { ShaderLoader } from './shaders.ts';
+
+/** Limits the kernels and the engine size themselves against; read from the adapter, never assumed. */
+export interface GpuLimits {
+  maxStorageBufferBindingSize: number;
+  maxBufferSize: number;
+  maxComputeWorkgroupStorageSize: number;
+  maxComputeInvocationsPerWorkgroup: number;
+  maxComputeWorkgroupSizeX: number;
+  maxComputeWorkgroupsPerDimension: number;
+  maxStorageBuffersPerShaderStage: number;
+}
+
+const LIMIT_KEYS: (keyof GpuLimits)[] = [
+  'maxStorageBufferBindingSize',
+  'maxBufferSize',
+  'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupsPerDimension',
+  'maxStorageBuffersPerShaderStage',
+];
+
+/**
+ * One device plus what every kernel needs from it: limits, shader source,
+ * a pipeline cache keyed explicitly, and a count of the bytes allocated.
+ */
+export class Gpu {
+  readonly device: GPUDevice;
+  readonly adapterName: string;
+  readonly limits: GpuLimits;
+  readonly shaders: ShaderLoader;
+  private readonly pipelines = new Map<string, GPUComputePipeline>();
+  private readonly live = new Map<GPUBuffer, number>();
+
+  private constructor(device: GPUDevice, adapterName: string, limits: GpuLimits, shaders: ShaderLoader) {
+    this.device = device;
+    this.adapterName = adapterName;
+    this.limits = limits;
+    this.shaders = shaders;
+  }
+
+  /** Requests an adapter and a device with the adapter's own limits. */
+  static async create(gpu: GPU | undefined, shaders: ShaderLoader, hint?: string): Promise<Gpu> {
+    if (!gpu) throw new NoAdapterError(`WebGPU is not available in this environment.${hint ? ' ' + hint : ''}`);
+    const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+    if (!adapter) throw new NoAdapterError(`No WebGPU adapter found.${hint ? ' ' + hint : ''}`);
+    const requiredLimits: Record<string, number> = {};
+    for (const key of LIMIT_KEYS) requiredLimits[key] = adapter.limits[key];
+    const device = await adapter.requestDevice({ requiredLimits });
+    const limits = {} as GpuLimits;
+    for (const key of LIMIT_KEYS) limits[key] = device.limits[key];
+    return new Gpu(device, describeAdapter(adapter.info), limits, shaders);
+  }
+
+  /** A compute pipeline, compiled once per key. The key must name everything the code depends on. */
+  pipeline(key: string, code: () => string, entryPoint = 'main'): GPUComputePipeline {
+    let p = this.pipelines.get(key);
+    if (!p) {
+      const module = this.device.createShaderModule({ label: key, code: code() });
+      p = this.device.createComputePipeline({ label: key, layout: 'auto', compute: { module, entryPoint } });
+      this.pipelines.set(key, p);
+    }
+    return p;
+  }
+
+  buffer(label: string, size: number, usage: number): GPUBuffer {
+    const bytes = Math.max(16, Math.ceil(size / 16) * 16);
+    if (bytes > this.limits.maxBufferSize) {
+      throw new DeviceLimitError(
+        `buffer '${label}' needs ${bytes} bytes; the device allows ${this.limits.maxBufferSize}`,
+      );
+    }
+    const buffer = this.device.createBuffer({ label, size: bytes, usage });
+    this.live.set(buffer, bytes);
+    return buffer;
+  }
+
+  /** A storage buffer initialised from `data` (padded to 16 bytes). */
+  upload(label: string, data: ArrayBufferView, extraUsage = 0): GPUBuffer {
+    const buffer = this.buffer(
+      label,
+      data.byteLength,
+      GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC | extraUsage,
+    );
+    this.device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, data.byteLength & ~3);
+    const tail = data.byteLength & 3;
+    if (tail) {
+      const last = new Uint8Array(4);
+      last.set(new Uint8Array(data.buffer, data.byteOffset + data.byteLength - tail, tail));
+      this.device.queue.writeBuffer(buffer, data.byteLength - tail, last);
+    }
+    return buffer;
+  }
+
+  /** A 16-byte-aligned uniform buffer holding `words` as u32 (use `f32Bits` for floats). */
+  uniform(label: string, words: number[]): GPUBuffer {
+    const data = new Uint32Array(Math.max(4, Math.ceil(words.length / 4) * 4));
+    data.set(words);
+    const buffer = this.buffer(label, data.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
+    this.device.queue.writeBuffer(buffer, 0, data);
+    return buffer;
+  }
+
+  destroy(buffer: GPUBuffer): void {
+    if (this.live.delete(buffer)) buffer.destroy();
+  }
+
+  /** Bytes held by buffers created through this object and not destroyed. */
+  get allocatedBytes(): number {
+    let total = 0;
+    for (const n of this.live.values()) total += n;
+    return total;
+  }
+
+  /** Copies a buffer range to the CPU. Tests and the per-step readback use this; never per layer. */
+  async read(buffer: GPUBuffer, byteLength: number, offset = 0): Promise<ArrayBuffer> {
+    const size = Math.ceil(byteLength / 4) * 4;
+    const staging = this.device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const enc = this.device.createCommandEncoder();
+    enc.copyBufferToBuffer(buffer, offset, staging, 0, size);
+    this.device.queue.submit([enc.finish()]);
+    await staging.mapAsync(GPUMapMode.READ);
+    const out = staging.getMappedRange().slice(0, byteLength);
+    staging.unmap();
+    staging.destroy();
+    return out;
+  }
+
+  dispose(): void {
+    for (const buffer of this.live.keys()) buffer.destroy();
+    this.live.clear();
+    this.pipelines.clear();
+  }
+}
+
+/** Bit pattern of an f32, for packing floats into `Gpu.uniform` word lists. */
+export function f32Bits(x: number): number {
+  return new Uint32Array(new Float32Array([x]).buffer)[0];
+}
+
+function describeAdapter(info: GPUAdapterInfo | undefined): string {
+  if (!info) return 'unknown adapter';
+  const parts = [info.vendor, info.architecture, info.device, info.description].filter((s) => s && s.length > 0);
+  return parts.length ? [...new Set(parts)].join(' / ') : 'unknown adapter';
+}

@@ -1,0 +1,101 @@
+import type { Gpu } from './context.ts';
+
+/**
+ * The contract every op host follows.
+ *
+ * An op is compiled once (`new Op(gpu, ...)`), then bound once per use site
+ * (`op.bind(...)` creates the bind group and any static uniform), and the
+ * resulting `Bound` is encoded every step with no allocation.
+ *
+ * Shapes that change from step to step live in one small uniform, the step
+ * uniform, written once per step by whoever runs the step:
+ *
+ *   struct Step { batch: u32, tokens: u32, past: u32, max_seq: u32 }
+ *
+ * - batch:   sequences in the batch (B)
+ * - tokens:  tokens per sequence in this step (T: the prompt length in prefill, 1 in decode)
+ * - past:    cache position of this step's first token (0 in prefill, prompt length + k in decode)
+ * - max_seq: positions the KV cache holds per sequence (static for a session)
+ *
+ * Activations are row-major f32 `[rows][width]`; a kernel that works on every
+ * token uses rows = batch * tokens, one that works per sequence rows = batch.
+ */
+export interface StepShape {
+  batch: number;
+  tokens: number;
+  past: number;
+}
+
+export const STEP_UNIFORM_BYTES = 16;
+
+export function stepWords(shape: StepShape, maxSeq: number): Uint32Array {
+  return new Uint32Array([shape.batch, shape.tokens, shape.past, maxSeq]);
+}
+
+export interface Bound {
+  /** The math this dispatch does, e.g. "layernorm", "linear_gemv"; used by traces and tests. */
+  readonly op: string;
+  encode(pass: GPUComputePassEncoder, shape: StepShape): void;
+}
+
+/** Storage formats for weights. f16/bf16 stay packed two per u32 and are unpacked in the shader. */
+export type WeightDType = 'f32' | 'f16' | 'bf16';
+
+/**
+ * A weight matrix `[rows][cols]` (Hugging Face linear layout `[out, in]`) on the GPU.
+ * Rows are stored with `stride` elements (cols rounded up to a multiple of 4, zero-filled)
+ * so a row is always whole vec4 words. When the matrix exceeds the device's
+ * maxStorageBufferBindingSize it is split by rows into chunks, each its own buffer.
+ */
+export interface GpuMatrix {
+  dtype: WeightDType;
+  rows: number;
+  cols: number;
+  stride: number;
+  chunks: { buffer: GPUBuffer; rowStart: number; rows: number }[];
+}
+
+export function bytesPerElement(dtype: WeightDType): number {
+  return dtype === 'f32' ? 4 : 2;
+}
+
+export function rowStride(cols: number): number {
+  return Math.ceil(cols / 4) * 4;
+}
+
+/** A dispatch bound to one pipeline and bind group, with workgroup counts computed from the step shape. */
+export class BoundDispatch implements Bound {
+  constructor(
+    readonly op: string,
+    private readonly pipeline: GPUComputePipeline,
+    private readonly bindGroup: GPUBindGroup,
+    private readonly workgroups: (shape: StepShape) => [number, number?, number?],
+  ) {}
+
+  encode(pass: GPUComputePassEncoder, shape: StepShape): void {
+    const [x, y = 1, z = 1] = this.workgroups(shape);
+    if (x === 0 || y === 0 || z === 0) return;
+    pass.setPipeline(this.pipeline);
+    pass.setBindGroup(0, this.bindGroup);
+    pass.dispatchWorkgroups(x, y, z);
+  }
+}
+
+/** Bind group for `pipeline` with buffers (or buffer ranges) at bindings 0..n-1, in order. */
+export function bindBuffers(
+  gpu: Gpu,
+  pipeline: GPUComputePipeline,
+  label: string,
+  buffers: (GPUBuffer | GPUBufferBinding)[],
+): GPUBindGroup {
+  return gpu.device.createBindGroup({
+    label,
+    layout: pipeline.getBindGroupLayout(0),
+    entries: buffers.map((b, binding) => ({ binding, resource: 'buffer' in b ? b : { buffer: b } })),
+  });
+}
+
+/** Workgroups needed to cover `n` items with `per` items each. */
+export function groups(n: number, per: number): number {
+  return Math.ceil(n / per);
+}
