@@ -1,0 +1,129 @@
+import type { HostTensor, TensorDType } from './weights.ts';
+
+/** Bytes per element of each checkpoint dtype. */
+export const DTYPE_BYTES: Record<TensorDType, number> = { F32: 4, F16: 2, BF16: 2 };
+
+// One shared scratch word for bit-level reinterpretation; callers never hold on to it.
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+export function f32Bits(x: number): number {
+  f32[0] = x;
+  return u32[0];
+}
+
+export function bitsToF32(bits: number): number {
+  u32[0] = bits >>> 0;
+  return f32[0];
+}
+
+/**
+ * IEEE half from a number, rounding to nearest, ties to even. The input is first rounded to f32, as a
+ * GPU or `Float32Array` would hold it; a double that lies between two f32 values near a half tie could
+ * otherwise round differently from `torch.tensor(x, dtype=float32).half()`.
+ */
+export function f32ToF16Bits(x: number): number {
+  const bits = f32Bits(x);
+  const sign = (bits >>> 16) & 0x8000;
+  const exp = (bits >>> 23) & 0xff;
+  const mant = bits & 0x7fffff;
+  if (exp === 0xff) {
+    // Keep NaN a NaN (quiet bit set) even when its payload lives only in the low bits.
+    return mant === 0 ? sign | 0x7c00 : sign | 0x7e00 | (mant >>> 13);
+  }
+  const e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    // Subnormal half (or zero): shift the full significand, implicit bit included, and round.
+    if (e < -10) return sign;
+    const m = mant | 0x800000;
+    const shift = 14 - e;
+    let half = m >>> shift;
+    const rem = m & ((1 << shift) - 1);
+    const mid = 1 << (shift - 1);
+    if (rem > mid || (rem === mid && half & 1)) half++;
+    return sign | half;
+  }
+  let half = (e << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  // A carry out of the mantissa correctly bumps the exponent, up to infinity.
+  if (rem > 0x1000 || (rem === 0x1000 && half & 1)) half++;
+  return sign | half;
+}
+
+export function f16BitsToF32(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >>> 10) & 0x1f;
+  const mant = h & 0x3ff;
+  if (exp === 0) return sign * mant * 2 ** -24;
+  if (exp === 0x1f) return mant === 0 ? sign * Infinity : NaN;
+  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
+}
+
+/** bfloat16 from a number (rounded to f32 first), round to nearest even; NaN stays NaN. */
+export function f32ToBf16Bits(x: number): number {
+  const bits = f32Bits(x);
+  if ((bits & 0x7f800000) === 0x7f800000 && bits & 0x7fffff) return ((bits >>> 16) | 0x40) & 0xffff;
+  const rounded = bits + 0x7fff + ((bits >>> 16) & 1);
+  return (rounded >>> 16) & 0xffff;
+}
+
+export function bf16BitsToF32(b: number): number {
+  return bitsToF32((b & 0xffff) << 16);
+}
+
+function checkLength(t: HostTensor): number {
+  const n = t.shape.reduce((a, b) => a * b, 1);
+  if (t.data.byteLength !== n * DTYPE_BYTES[t.dtype]) {
+    throw new RangeError(
+      `tensor of shape [${t.shape}] ${t.dtype} needs ${n * DTYPE_BYTES[t.dtype]} bytes, has ${t.data.byteLength}`,
+    );
+  }
+  return n;
+}
+
+function convert<A extends Float32Array | Float64Array>(t: HostTensor, out: A): A {
+  const n = out.length;
+  // DataView reads little-endian regardless of host order and tolerates unaligned views into a file.
+  const view = new DataView(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+  switch (t.dtype) {
+    case 'F32':
+      for (let i = 0; i < n; i++) out[i] = view.getFloat32(4 * i, true);
+      break;
+    case 'F16':
+      for (let i = 0; i < n; i++) out[i] = f16BitsToF32(view.getUint16(2 * i, true));
+      break;
+    case 'BF16':
+      for (let i = 0; i < n; i++) out[i] = bf16BitsToF32(view.getUint16(2 * i, true));
+      break;
+  }
+  return out;
+}
+
+export function tensorToFloat32(t: HostTensor): Float32Array<ArrayBuffer> {
+  return convert(t, new Float32Array(checkLength(t)));
+}
+
+export function tensorToFloat64(t: HostTensor): Float64Array<ArrayBuffer> {
+  return convert(t, new Float64Array(checkLength(t)));
+}
+
+/** Builds a HostTensor of the given dtype from numbers (rounded as the dtype requires). */
+export function tensorFromNumbers(values: ArrayLike<number>, shape: number[], dtype: TensorDType): HostTensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  if (values.length !== n) throw new RangeError(`${values.length} values for shape [${shape}]`);
+  const data = new Uint8Array(n * DTYPE_BYTES[dtype]);
+  const view = new DataView(data.buffer);
+  switch (dtype) {
+    case 'F32':
+      for (let i = 0; i < n; i++) view.setFloat32(4 * i, values[i], true);
+      break;
+    case 'F16':
+      for (let i = 0; i < n; i++) view.setUint16(2 * i, f32ToF16Bits(values[i]), true);
+      break;
+    case 'BF16':
+      for (let i = 0; i < n; i++) view.setUint16(2 * i, f32ToBf16Bits(values[i]), true);
+      break;
+  }
+  return { dtype, shape: [...shape], data };
+}
