@@ -1,0 +1,98 @@
+/**
+ * What a skip schedule saved, computed from the layer sets the decode steps
+ * actually ran (not from the schedule), so the numbers describe the real run.
+ *
+ * Two speedups are reported because they answer different questions:
+ * - theoretical: L / mean layers per step, the paper's figure, which counts
+ *   only transformer layers;
+ * - bound: full-depth bytes / mean bytes per step. Batch-small decoding is
+ *   memory-bound, so weight bytes read per step bound its time; unlike the
+ *   theoretical figure it includes the work every step pays regardless of the
+ *   schedule (embedding rows, final layer norm, the LM head), which caps the
+ *   achievable speedup, the more so for small models with a large vocabulary.
+ */
+import { ScheduleError } from '../errors.ts';
+
+/** Weight bytes one decode step reads, split into the skippable and the fixed part. */
+export interface DecodeCosts {
+  /** Bytes read by decoder layer i in one decode step (its weights; add KV reads if they matter to you). */
+  perLayerBytes: number[];
+  /** Bytes every decode step reads whatever the schedule: embedding rows, final LN, LM head, ... */
+  fixedBytes: number;
+}
+
+export interface SkipMetrics {
+  decodeSteps: number;
+  /** Mean number of layers per decode step; L when there were no decode steps. */
+  meanLayers: number;
+  /** L / meanLayers; 1 when there were no decode steps. */
+  theoreticalSpeedup: number;
+  /** Present when costs were given: see `boundSpeedup`. */
+  boundSpeedup?: number;
+}
+
+type LayerSets = readonly (readonly number[])[];
+
+/** Mean layers per decode step. With no steps nothing was skipped, so this is `numLayers`. */
+export function meanLayers(numLayers: number, layersRun: LayerSets): number {
+  checkLayerSets(numLayers, layersRun);
+  if (layersRun.length === 0) return numLayers;
+  let total = 0;
+  for (const step of layersRun) total += step.length;
+  return total / layersRun.length;
+}
+
+/** L / mean(n_k), as defined in docs/SKIPDECODE.md. */
+export function theoreticalSpeedup(numLayers: number, layersRun: LayerSets): number {
+  return numLayers / meanLayers(numLayers, layersRun);
+}
+
+/**
+ * Bytes of one full-depth decode step divided by the mean bytes of the steps
+ * that ran: the speedup a perfectly memory-bound decoder would see. 1 with no steps.
+ */
+export function boundSpeedup(layersRun: LayerSets, costs: DecodeCosts): number {
+  const L = costs.perLayerBytes.length;
+  checkCosts(costs);
+  checkLayerSets(L, layersRun);
+  let full = costs.fixedBytes;
+  for (const b of costs.perLayerBytes) full += b;
+  if (layersRun.length === 0) return 1;
+  let total = 0;
+  for (const step of layersRun) {
+    total += costs.fixedBytes;
+    for (const layer of step) total += costs.perLayerBytes[layer];
+  }
+  const mean = total / layersRun.length;
+  if (mean === 0) throw new ScheduleError('decode costs are all zero: the bound speedup is undefined');
+  return full / mean;
+}
+
+/** All of the above in one record, ready for JSON output. */
+export function skipMetrics(numLayers: number, layersRun: LayerSets, costs?: DecodeCosts): SkipMetrics {
+  const mean = meanLayers(numLayers, layersRun);
+  const out: SkipMetrics = { decodeSteps: layersRun.length, meanLayers: mean, theoreticalSpeedup: numLayers / mean };
+  if (costs) {
+    if (costs.perLayerBytes.length !== numLayers) {
+      throw new ScheduleError(`decode costs list ${costs.perLayerBytes.length} layers, the model has ${numLayers}`);
+    }
+    out.boundSpeedup = boundSpeedup(layersRun, costs);
+  }
+  return out;
+}
+
+function checkLayerSets(numLayers: number, layersRun: LayerSets): void {
+  for (let k = 0; k < layersRun.length; k++) {
+    for (const layer of layersRun[k]) {
+      if (!Number.isInteger(layer) || layer < 0 || layer >= numLayers) {
+        throw new ScheduleError(`decode step ${k} ran layer ${layer}, outside [0, ${numLayers})`);
+      }
+    }
+    if (layersRun[k].length === 0) throw new ScheduleError(`decode step ${k} ran no layers`);
+  }
+}
+
+function checkCosts(costs: DecodeCosts): void {
+  const bad = [...costs.perLayerBytes, costs.fixedBytes].find((b) => !Number.isFinite(b) || b < 0);
+  if (bad !== undefined) throw new ScheduleError(`decode costs must be finite and >= 0 (got ${bad})`);
+}
