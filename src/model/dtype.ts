@@ -23,7 +23,11 @@ export function bitsToF32(bits: number): number {
  * otherwise round differently from `torch.tensor(x, dtype=float32).half()`.
  */
 export function f32ToF16Bits(x: number): number {
-  const bits = f32Bits(x);
+  return f32BitsToF16Bits(f32Bits(x));
+}
+
+/** As f32ToF16Bits, from the f32's bit pattern (lets bulk conversion skip the scratch round trip). */
+export function f32BitsToF16Bits(bits: number): number {
   const sign = (bits >>> 16) & 0x8000;
   const exp = (bits >>> 23) & 0xff;
   const mant = bits & 0x7fffff;
@@ -62,7 +66,10 @@ export function f16BitsToF32(h: number): number {
 
 /** bfloat16 from a number (rounded to f32 first), round to nearest even; NaN stays NaN. */
 export function f32ToBf16Bits(x: number): number {
-  const bits = f32Bits(x);
+  return f32BitsToBf16Bits(f32Bits(x));
+}
+
+export function f32BitsToBf16Bits(bits: number): number {
   if ((bits & 0x7f800000) === 0x7f800000 && bits & 0x7fffff) return ((bits >>> 16) | 0x40) & 0xffff;
   const rounded = bits + 0x7fff + ((bits >>> 16) & 1);
   return (rounded >>> 16) & 0xffff;
@@ -124,6 +131,24 @@ export function tensorFromNumbers(values: ArrayLike<number>, shape: number[], dt
     case 'BF16':
       for (let i = 0; i < n; i++) view.setUint16(2 * i, f32ToBf16Bits(values[i]), true);
       break;
+  }
+  return { dtype, shape: [...shape], data };
+}
+
+/** A HostTensor from float32 values, converted in bulk (fast enough for 125M-parameter test models). */
+export function float32ToTensor(values: Float32Array, shape: number[], dtype: TensorDType): HostTensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  if (values.length !== n) throw new RangeError(`${values.length} values for shape [${shape}]`);
+  const bits = new Uint32Array(values.buffer, values.byteOffset, n);
+  let data: Uint8Array;
+  if (dtype === 'F32') {
+    data = new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + 4 * n));
+  } else {
+    // Uint16Array writes in host order; every platform that runs WebGPU is little-endian.
+    const out = new Uint16Array(n);
+    if (dtype === 'F16') for (let i = 0; i < n; i++) out[i] = f32BitsToF16Bits(bits[i]);
+    else for (let i = 0; i < n; i++) out[i] = f32BitsToBf16Bits(bits[i]);
+    data = new Uint8Array(out.buffer);
   }
   return { dtype, shape: [...shape], data };
 }
