@@ -293,3 +293,25 @@ export function referenceGenerate(weights: OptWeights, prompts: number[][], opts
   }
   return { tokens, logits, layersRun };
 }
+
+/**
+ * The smallest gap between the best and second-best logit over all steps and sequences: a GPU result
+ * whose error stays well below it must pick the same tokens.
+ */
+export function minMargin(logits: Float64Array[], vocab: number): number {
+  let margin = Infinity;
+  for (const step of logits) {
+    for (let at = 0; at < step.length; at += vocab) {
+      let best = -Infinity;
+      let second = -Infinity;
+      for (let i = at; i < at + vocab; i++) {
+        if (step[i] > best) {
+          second = best;
+          best = step[i];
+        } else if (step[i] > second) second = step[i];
+      }
+      margin = Math.min(margin, best - second);
+    }
+  }
+  return margin;
+}
