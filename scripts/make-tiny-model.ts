@@ -54,8 +54,8 @@ const DEFAULTS: Required<TinyOptOptions> = {
   tokenizer: true,
 };
 
-/** splitmix32 uniform [0, 1) and Box-Muller normals: deterministic across platforms for a seed. */
-function makeRng(seed: number): { normal(): number } {
+/** splitmix32 uniforms and Box-Muller normals: deterministic across platforms for a seed. */
+function makeRng(seed: number): { fillNormal(out: Float32Array, mean: number, std: number): void } {
   let state = seed >>> 0;
   const uniform = (): number => {
     state = (state + 0x9e3779b9) | 0;
@@ -64,18 +64,15 @@ function makeRng(seed: number): { normal(): number } {
     z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
     return ((z ^ (z >>> 16)) >>> 0) / 4294967296;
   };
-  let spare: number | undefined;
   return {
-    normal(): number {
-      if (spare !== undefined) {
-        const s = spare;
-        spare = undefined;
-        return s;
+    // Both values of each Box-Muller pair are used: the opt-125m preset draws 125M of them.
+    fillNormal(out, mean, std) {
+      for (let i = 0; i < out.length; i += 2) {
+        const r = std * Math.sqrt(-2 * Math.log(1 - uniform()));
+        const a = 2 * Math.PI * uniform();
+        out[i] = mean + r * Math.cos(a);
+        if (i + 1 < out.length) out[i + 1] = mean + r * Math.sin(a);
       }
-      const r = Math.sqrt(-2 * Math.log(1 - uniform()));
-      const a = 2 * Math.PI * uniform();
-      spare = r * Math.sin(a);
-      return r * Math.cos(a);
     },
   };
 }
@@ -209,9 +206,8 @@ export async function writeTinyOpt(dir: string, options: TinyOptOptions = {}): P
   // Scales follow the oracle's model: unit-variance embeddings and ~1.5/sqrt(fan_in) weights keep
   // activations O(1) through the layers, so logits have clear margins and vary with the context.
   const put = (name: string, shape: number[], std: number, mean = 0): void => {
-    const n = shape.reduce((a, b) => a * b, 1);
-    const v = new Float32Array(n);
-    for (let i = 0; i < n; i++) v[i] = mean + std * rng.normal();
+    const v = new Float32Array(shape.reduce((a, b) => a * b, 1));
+    rng.fillNormal(v, mean, std);
     tensors[name] = float32ToTensor(v, shape, dtype);
   };
   const p = o.prefix;
