@@ -34,7 +34,15 @@ export class Gpu {
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   private readonly live = new Map<GPUBuffer, number>();
 
-  private constructor(device: GPUDevice, adapterName: string, limits: GpuLimits, shaders: ShaderLoader) {
+  /**
+   * The GPU object the device came from. Held so it lives as long as the device: Dawn's Node
+   * bindings tear down the instance (and its threads) when it is garbage-collected, which
+   * crashes every later await on the device.
+   */
+  private readonly instance: GPU;
+
+  private constructor(instance: GPU, device: GPUDevice, adapterName: string, limits: GpuLimits, shaders: ShaderLoader) {
+    this.instance = instance;
     this.device = device;
     this.adapterName = adapterName;
     this.limits = limits;
@@ -51,15 +59,22 @@ export class Gpu {
     const device = await adapter.requestDevice({ requiredLimits });
     const limits = {} as GpuLimits;
     for (const key of LIMIT_KEYS) limits[key] = device.limits[key];
-    return new Gpu(device, describeAdapter(adapter.info), limits, shaders);
+    return new Gpu(gpu, device, describeAdapter(adapter.info), limits, shaders);
   }
 
-  /** A compute pipeline, compiled once per key. The key must name everything the code depends on. */
-  pipeline(key: string, code: () => string, entryPoint = 'main'): GPUComputePipeline {
+  /**
+   * A compute pipeline, compiled once per key. The key must name everything the code and the
+   * override constants depend on.
+   */
+  pipeline(key: string, code: () => string, constants?: Record<string, number>): GPUComputePipeline {
     let p = this.pipelines.get(key);
     if (!p) {
       const module = this.device.createShaderModule({ label: key, code: code() });
-      p = this.device.createComputePipeline({ label: key, layout: 'auto', compute: { module, entryPoint } });
+      p = this.device.createComputePipeline({
+        label: key,
+        layout: 'auto',
+        compute: { module, entryPoint: 'main', constants },
+      });
       this.pipelines.set(key, p);
     }
     return p;

@@ -28,7 +28,7 @@ export interface StepShape {
 
 export const STEP_UNIFORM_BYTES = 16;
 
-export function stepWords(shape: StepShape, maxSeq: number): Uint32Array {
+export function stepWords(shape: StepShape, maxSeq: number): Uint32Array<ArrayBuffer> {
   return new Uint32Array([shape.batch, shape.tokens, shape.past, maxSeq]);
 }
 

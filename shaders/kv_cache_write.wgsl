@@ -1,0 +1,33 @@
+// Appends this step's keys and values to one layer's KV cache, in place.
+//   qkv:   [batch][tokens][3][heads][head_dim] f32, the fused q|k|v projection of this step's tokens
+//   k, v:  [batch][heads][max_seq][head_dim] f32, the layer's cache; token t of sequence b lands
+//          at position past + t. Positions outside this step are never touched, which is what
+//          lets a skipped layer leave its cache alone and later steps rely on earlier entries.
+// One invocation per (token row, hidden element).
+
+struct Step { batch: u32, tokens: u32, past: u32, max_seq: u32 }
+struct Params { heads: u32, head_dim: u32, _a: u32, _b: u32 }
+
+@group(0) @binding(0) var<uniform> step: Step;
+@group(0) @binding(1) var<uniform> params: Params;
+@group(0) @binding(2) var<storage, read> qkv: array<f32>;
+@group(0) @binding(3) var<storage, read_write> k_cache: array<f32>;
+@group(0) @binding(4) var<storage, read_write> v_cache: array<f32>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let hidden = params.heads * params.head_dim;
+  let rows = step.batch * step.tokens;
+  let i = gid.x;
+  if (i >= rows * hidden) { return; }
+  let row = i / hidden;
+  let e = i % hidden;
+  let b = row / step.tokens;
+  let t = row % step.tokens;
+  let h = e / params.head_dim;
+  let d = e % params.head_dim;
+  let dst = ((b * params.heads + h) * step.max_seq + step.past + t) * params.head_dim + d;
+  let src = row * 3u * hidden + e;
+  k_cache[dst] = qkv[src + hidden];
+  v_cache[dst] = qkv[src + 2u * hidden];
+}

@@ -1,0 +1,90 @@
+import { f32Bits, type Gpu } from '../gpu/context.ts';
+import { bindBuffers, BoundDispatch, groups, type Bound, type StepShape } from '../gpu/kernel.ts';
+import { DeviceLimitError } from '../errors.ts';
+
+/** One layer's KV cache: keys and values `[batch][heads][maxSeq][headDim]`, f32. */
+export interface KvCache {
+  k: GPUBuffer;
+  v: GPUBuffer;
+}
+
+export interface AttentionBinding {
+  label: string;
+  step: GPUBuffer; // Step uniform
+  qkv: GPUBuffer; // [batch][tokens][3][heads][headDim] f32
+  cache: KvCache;
+  mask: GPUBuffer; // [batch][maxSeq] u32, 1 = real token
+  output: GPUBuffer; // [batch][tokens][heads][headDim] f32
+  heads: number;
+  headDim: number;
+  maxSeq: number;
+}
+
+const MAX_HEAD_DIM = 256; // size of the query scratch in attention.wgsl
+
+/**
+ * shaders/kv_cache_write.wgsl + shaders/attention.wgsl: append this step's K/V to the layer's cache,
+ * then attend over everything cached so far. Bound as two dispatches in that order.
+ */
+export class Attention {
+  private readonly write: GPUComputePipeline;
+  private readonly gpu: Gpu;
+
+  constructor(gpu: Gpu) {
+    this.gpu = gpu;
+    this.write = gpu.pipeline('kv_cache_write', () => gpu.shaders('kv_cache_write'));
+  }
+
+  private attendPipeline(maxSeq: number): GPUComputePipeline {
+    const scoreBytes = maxSeq * 4 + (MAX_HEAD_DIM + 64) * 4;
+    if (scoreBytes > this.gpu.limits.maxComputeWorkgroupStorageSize) {
+      throw new DeviceLimitError(
+        `attention over ${maxSeq} positions needs ${scoreBytes} bytes of workgroup memory; the device allows ${this.gpu.limits.maxComputeWorkgroupStorageSize}`,
+      );
+    }
+    // The score scratch is sized per session through the MAX_KEYS override.
+    return this.gpu.pipeline(`attention:keys=${maxSeq}`, () => this.gpu.shaders('attention'), { MAX_KEYS: maxSeq });
+  }
+
+  allocateCache(label: string, batch: number, heads: number, headDim: number, maxSeq: number): KvCache {
+    const bytes = batch * heads * maxSeq * headDim * 4;
+    if (bytes > this.gpu.limits.maxStorageBufferBindingSize) {
+      throw new DeviceLimitError(
+        `the KV cache of one layer for batch ${batch} x ${maxSeq} positions x ${heads * headDim} wide needs ${bytes} bytes; the device binds at most ${this.gpu.limits.maxStorageBufferBindingSize} (use a smaller batch or fewer new tokens)`,
+      );
+    }
+    const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
+    return { k: this.gpu.buffer(`${label}.k`, bytes, usage), v: this.gpu.buffer(`${label}.v`, bytes, usage) };
+  }
+
+  /** The cache append and the attention, in dispatch order. */
+  bind(b: AttentionBinding): [Bound, Bound] {
+    if (b.headDim > MAX_HEAD_DIM) throw new DeviceLimitError(`head_dim ${b.headDim} exceeds ${MAX_HEAD_DIM}`);
+    const hidden = b.heads * b.headDim;
+    const writeParams = this.gpu.uniform(`${b.label}.kv.params`, [b.heads, b.headDim]);
+    const writeGroup = bindBuffers(this.gpu, this.write, `${b.label}.kv`, [
+      b.step,
+      writeParams,
+      b.qkv,
+      b.cache.k,
+      b.cache.v,
+    ]);
+    const attend = this.attendPipeline(b.maxSeq);
+    const params = this.gpu.uniform(`${b.label}.params`, [b.heads, b.headDim, f32Bits(1 / Math.sqrt(b.headDim))]);
+    const group = bindBuffers(this.gpu, attend, b.label, [
+      b.step,
+      params,
+      b.qkv,
+      b.cache.k,
+      b.cache.v,
+      b.mask,
+      b.output,
+    ]);
+    return [
+      new BoundDispatch('kv_cache_write', this.write, writeGroup, (s: StepShape) => [
+        groups(s.batch * s.tokens * hidden, 64),
+      ]),
+      new BoundDispatch('attention', attend, group, (s: StepShape) => [s.batch * s.tokens * b.heads]),
+    ];
+  }
+}

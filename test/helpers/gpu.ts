@@ -1,0 +1,55 @@
+import { nodeGpu } from '../../src/gpu/node.ts';
+import type { Gpu } from '../../src/gpu/context.ts';
+import { STEP_UNIFORM_BYTES, stepWords, type Bound, type StepShape } from '../../src/gpu/kernel.ts';
+
+let shared: Promise<Gpu> | undefined;
+
+/** One device per test file. Fails (never skips) when no adapter exists, with the install hint. */
+export function testGpu(): Promise<Gpu> {
+  shared ??= nodeGpu();
+  return shared;
+}
+
+/** Deterministic pseudo-random floats in [-scale, scale). */
+export function randomFloats(n: number, seed: number, scale = 1): Float32Array<ArrayBuffer> {
+  const out = new Float32Array(n);
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    out[i] = ((s >>> 0) / 2 ** 32 - 0.5) * 2 * scale;
+  }
+  return out;
+}
+
+export function stepUniform(gpu: Gpu, shape: StepShape, maxSeq: number): GPUBuffer {
+  const buf = gpu.buffer('step', STEP_UNIFORM_BYTES, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
+  gpu.device.queue.writeBuffer(buf, 0, stepWords(shape, maxSeq));
+  return buf;
+}
+
+export function storage(gpu: Gpu, label: string, bytes: number): GPUBuffer {
+  return gpu.buffer(label, bytes, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC);
+}
+
+/** Encodes the dispatches in one pass, submits, and waits. */
+export async function run(gpu: Gpu, shape: StepShape, ...bound: Bound[]): Promise<void> {
+  const enc = gpu.device.createCommandEncoder();
+  const pass = enc.beginComputePass();
+  for (const b of bound) b.encode(pass, shape);
+  pass.end();
+  gpu.device.queue.submit([enc.finish()]);
+  await gpu.device.queue.onSubmittedWorkDone();
+}
+
+export async function readF32(gpu: Gpu, buffer: GPUBuffer, n: number): Promise<Float32Array> {
+  return new Float32Array(await gpu.read(buffer, n * 4));
+}
+
+/** Largest |a - b| / max(1, |b|). */
+export function maxRelError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let worst = 0;
+  for (let i = 0; i < b.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]) / Math.max(1, Math.abs(b[i])));
+  return worst;
+}
