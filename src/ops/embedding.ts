@@ -1,0 +1,45 @@
+import type { Gpu } from '../gpu/context.ts';
+import { bindBuffers, BoundDispatch, groups, type Bound, type GpuMatrix, type StepShape } from '../gpu/kernel.ts';
+import { withWeights } from './wgsl.ts';
+
+export interface EmbeddingBinding {
+  label: string;
+  step: GPUBuffer; // Step uniform
+  table: GpuMatrix; // [entries][width]
+  indices: GPUBuffer; // [batch * tokens] u32
+  output: GPUBuffer; // [batch * tokens][width] f32
+  /** Add to the output instead of overwriting it (positions on top of tokens). */
+  accumulate: boolean;
+}
+
+/** shaders/embedding.wgsl: gather table rows by index, one dispatch per table chunk. */
+export class Embedding {
+  constructor(private readonly gpu: Gpu) {}
+
+  bind(b: EmbeddingBinding): Bound {
+    const { dtype, stride, cols } = b.table;
+    const key = `embedding:${dtype}:acc=${b.accumulate}`;
+    const pipeline = this.gpu.pipeline(key, () =>
+      withWeights(this.gpu, dtype, 'embedding', { ACCUMULATE: b.accumulate }),
+    );
+    const perChunk = b.table.chunks.map((chunk, i) => {
+      const params = this.gpu.uniform(`${b.label}.params[${i}]`, [cols, stride, chunk.rowStart, chunk.rows]);
+      const group = bindBuffers(this.gpu, pipeline, `${b.label}[${i}]`, [
+        b.step,
+        params,
+        chunk.buffer,
+        b.indices,
+        b.output,
+      ]);
+      return new BoundDispatch('embedding', pipeline, group, (s: StepShape) => [
+        groups((s.batch * s.tokens * stride) / 4, 64),
+      ]);
+    });
+    return {
+      op: 'embedding',
+      encode(pass, shape) {
+        for (const d of perChunk) d.encode(pass, shape);
+      },
+    };
+  }
+}
