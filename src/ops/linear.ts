@@ -1,0 +1,186 @@
+import type { Gpu } from '../gpu/context.ts';
+import { bindBuffers, type Bound, type GpuMatrix, type StepShape, type WeightDType } from '../gpu/kernel.ts';
+import { constsKey, withWeights, type WgslConst } from './wgsl.ts';
+
+export interface LinearBinding {
+  label: string;
+  weight: GpuMatrix;
+  /** [out] f32 */
+  bias?: GPUBuffer;
+  /** [rows][weight.cols] f32 */
+  input: GPUBuffer;
+  /** [rows][weight.rows] f32 */
+  output: GPUBuffer;
+  relu?: boolean;
+  /** output += W x + b instead of = */
+  residual?: boolean;
+  /** rows = step.batch * step.tokens ('tokens') or step.batch ('sequences') */
+  rows: 'tokens' | 'sequences';
+  /** the step uniform */
+  step: GPUBuffer;
+}
+
+/** Which kernel a row count runs, and for gemv how many rows one workgroup carries. */
+export type LinearVariant = { kind: 'gemv'; bt: number } | { kind: 'gemm' };
+
+// gemv tiles: one pipeline per rows-per-workgroup so a batch of 1 does no work for phantom rows.
+const GEMV_BT = [1, 2, 4, 8];
+/** Rows above this run the tiled gemm; up to it every weight is read once by gemv. */
+export const GEMV_MAX_ROWS = 8;
+
+// gemv shape: threads per workgroup and threads cooperating on one output (see linear_gemv.wgsl).
+const GEMV_WG = 64;
+const GEMV_TPR = 64;
+const GEMM_TN = 32;
+const GEMM_TM = 32;
+
+export function linearVariant(rows: number): LinearVariant {
+  if (rows > GEMV_MAX_ROWS) return { kind: 'gemm' };
+  return { kind: 'gemv', bt: GEMV_BT.find((b) => b >= rows) ?? GEMV_MAX_ROWS };
+}
+
+interface Flags {
+  dtype: WeightDType;
+  bias: boolean;
+  relu: boolean;
+  residual: boolean;
+  xVec4: boolean;
+}
+
+// Declarations that depend on the binding rather than the kernel: the optional bias and the input view.
+function ioDecls(f: Flags): string {
+  const bias = f.bias
+    ? '@group(0) @binding(5) var<storage, read> bias: array<f32>;\nfn bias_at(o: u32) -> f32 { return bias[o]; }'
+    : 'fn bias_at(o: u32) -> f32 { return 0.0; }';
+  // With cols a multiple of 4 an input row is whole vec4s; otherwise quads straddle rows and the
+  // elements past cols must read as zero.
+  const x = f.xVec4
+    ? `@group(0) @binding(3) var<storage, read> x: array<vec4<f32>>;
+fn xquad(r: u32, q: u32) -> vec4<f32> { return x[r * params.quads + q]; }`
+    : `@group(0) @binding(3) var<storage, read> x: array<f32>;
+fn xquad(r: u32, q: u32) -> vec4<f32> {
+  var v = vec4<f32>(0.0);
+  for (var i = 0u; i < 4u; i++) {
+    let k = 4u * q + i;
+    if (k < params.cols) { v[i] = x[r * params.cols + k]; }
+  }
+  return v;
+}`;
+  return bias + '\n' + x + '\n';
+}
+
+interface ChunkDispatch {
+  gemv: GPUBindGroup[]; // by GEMV_BT index
+  gemm: GPUBindGroup;
+  rows: number;
+  params: GPUBuffer;
+}
+
+/**
+ * y = act(W x + b) (+ y): the one matrix op of the model. Two kernels, chosen per step from the row
+ * count: linear_gemv streams the weights once for decode-sized batches, linear_gemm tiles for prefill.
+ */
+export class Linear {
+  constructor(private readonly gpu: Gpu) {}
+
+  private pipeline(body: 'linear_gemv' | 'linear_gemm', f: Flags, consts: Record<string, WgslConst>) {
+    const all = { ...consts, RELU: f.relu, RESIDUAL: f.residual };
+    const key = `${body}|${f.dtype}|bias=${f.bias}|xvec4=${f.xVec4}|${constsKey(all)}`;
+    return this.gpu.pipeline(key, () => withWeights(this.gpu, f.dtype, body, all, ioDecls(f)));
+  }
+
+  bind(b: LinearBinding): LinearBound {
+    const m = b.weight;
+    const flags: Flags = {
+      dtype: m.dtype,
+      bias: b.bias !== undefined,
+      relu: b.relu ?? false,
+      residual: b.residual ?? false,
+      xVec4: m.cols % 4 === 0,
+    };
+    const gemvPipes = GEMV_BT.map((bt) => this.pipeline('linear_gemv', flags, { WG: GEMV_WG, TPR: GEMV_TPR, BT: bt }));
+    const gemmPipe = this.pipeline('linear_gemm', flags, {});
+    const chunks: ChunkDispatch[] = m.chunks.map((c, i) => {
+      const params = this.gpu.uniform(`${b.label}.params[${i}]`, [
+        m.cols,
+        m.stride / 4,
+        m.rows,
+        c.rowStart,
+        c.rows,
+        b.rows === 'sequences' ? 1 : 0,
+      ]);
+      const bytes = c.rows * m.stride * (m.dtype === 'f32' ? 4 : 2);
+      const buffers: (GPUBuffer | GPUBufferBinding)[] = [b.step, params, { buffer: c.buffer, size: bytes }, b.input];
+      buffers.push(b.output);
+      if (b.bias) buffers.push(b.bias);
+      return {
+        gemv: gemvPipes.map((p, j) => bindBuffers(this.gpu, p, `${b.label}.gemv${GEMV_BT[j]}[${i}]`, buffers)),
+        gemm: bindBuffers(this.gpu, gemmPipe, `${b.label}.gemm[${i}]`, buffers),
+        rows: c.rows,
+        params,
+      };
+    });
+    return new LinearBound(this.gpu, b.rows, chunks, gemvPipes, gemmPipe);
+  }
+}
+
+/** Splits a workgroup count over x and z when it exceeds the per-dimension limit; kernels fold z back. */
+function fold(n: number, maxDim: number): [number, number] {
+  if (n <= maxDim) return [n, 1];
+  const z = Math.ceil(n / maxDim);
+  return [Math.ceil(n / z), z];
+}
+
+export class LinearBound implements Bound {
+  readonly op = 'linear';
+
+  private readonly maxDim: number;
+
+  constructor(
+    private readonly gpu: Gpu,
+    private readonly rowsMode: 'tokens' | 'sequences',
+    private readonly chunks: ChunkDispatch[],
+    private readonly gemvPipes: GPUComputePipeline[],
+    private readonly gemmPipe: GPUComputePipeline,
+  ) {
+    this.maxDim = gpu.limits.maxComputeWorkgroupsPerDimension;
+  }
+
+  /** Frees the per-chunk uniforms; the bound op must not be encoded afterwards. */
+  dispose(): void {
+    for (const c of this.chunks) this.gpu.destroy(c.params);
+  }
+
+  rows(shape: StepShape): number {
+    return this.rowsMode === 'sequences' ? shape.batch : shape.batch * shape.tokens;
+  }
+
+  /** The kernel `encode` runs for this step shape (for traces and tests). */
+  variant(shape: StepShape): LinearVariant {
+    return linearVariant(this.rows(shape));
+  }
+
+  /** `variant` overrides the choice by row count; tests use it to run both kernels on every shape. */
+  encode(pass: GPUComputePassEncoder, shape: StepShape, variant?: LinearVariant): void {
+    const rows = this.rows(shape);
+    if (rows === 0) return;
+    const v = variant ?? linearVariant(rows);
+    if (v.kind === 'gemv') {
+      const j = GEMV_BT.indexOf(v.bt);
+      pass.setPipeline(this.gemvPipes[j]);
+      const outs = GEMV_WG / GEMV_TPR;
+      for (const c of this.chunks) {
+        const [x, z] = fold(Math.ceil(c.rows / outs), this.maxDim);
+        pass.setBindGroup(0, c.gemv[j]);
+        pass.dispatchWorkgroups(x, Math.ceil(rows / v.bt), z);
+      }
+    } else {
+      pass.setPipeline(this.gemmPipe);
+      for (const c of this.chunks) {
+        const [x, z] = fold(Math.ceil(c.rows / GEMM_TN), this.maxDim);
+        pass.setBindGroup(0, c.gemm);
+        pass.dispatchWorkgroups(x, Math.ceil(rows / GEMM_TM), z);
+      }
+    }
+  }
+}

@@ -1,0 +1,156 @@
+import { describe, expect, it } from 'vitest';
+import type { Gpu } from '../src/gpu/context.ts';
+import type { StepShape } from '../src/gpu/kernel.ts';
+import { tensorFromNumbers, tensorToFloat64 } from '../src/model/dtype.ts';
+import type { TensorDType } from '../src/model/weights.ts';
+import { GEMV_MAX_ROWS, Linear, linearVariant, type LinearVariant } from '../src/ops/linear.ts';
+import { chunkBytes, destroyMatrix, uploadMatrix } from '../src/ops/matrix.ts';
+import { linearReference } from '../src/reference/linear.ts';
+import { randomFloats, readF32, stepUniform, storage, testGpu } from './helpers/gpu.ts';
+
+interface Case {
+  dtype: TensorDType;
+  variant: 'gemv' | 'gemm' | 'auto';
+  rows: number;
+  inF: number;
+  outF: number;
+  bias?: boolean;
+  relu?: boolean;
+  residual?: boolean;
+  mode?: 'tokens' | 'sequences';
+  /** Split the matrix into chunks of about outF / split rows. */
+  split?: number;
+  /** Pretend the device's binding limit is this small. */
+  bindingLimit?: number;
+}
+
+function withBindingLimit(g: Gpu, maxStorageBufferBindingSize: number): Gpu {
+  return Object.assign(Object.create(g) as Gpu, { limits: { ...g.limits, maxStorageBufferBindingSize } });
+}
+
+// Both kernels run on every shape: gemv past its row tile repeats it over the grid's y.
+function forced(c: Case): LinearVariant {
+  return c.variant === 'gemm' ? { kind: 'gemm' } : linearVariant(Math.min(c.rows, GEMV_MAX_ROWS));
+}
+
+async function check(c: Case): Promise<{ chunks: number }> {
+  const base = await testGpu();
+  const gpu = c.bindingLimit ? withBindingLimit(base, c.bindingLimit) : base;
+  const seed = c.rows * 7919 + c.inF * 31 + c.outF;
+  const weight = tensorFromNumbers(randomFloats(c.outF * c.inF, seed, 1), [c.outF, c.inF], c.dtype);
+  const x = randomFloats(c.rows * c.inF, seed + 1, 1);
+  const bias = c.bias ? randomFloats(c.outF, seed + 2, 1) : undefined;
+  const residual = c.residual ? randomFloats(c.rows * c.outF, seed + 3, 1) : undefined;
+  const want = linearReference({ weight, bias, input: x, rows: c.rows, relu: c.relu, residual });
+
+  const rowBytes = Math.ceil(c.inF / 4) * 4 * (c.dtype === 'F32' ? 4 : 2);
+  const maxChunkBytes = c.split ? rowBytes * Math.ceil(c.outF / c.split) : undefined;
+  const m = uploadMatrix(gpu, 'W', weight, { maxChunkBytes });
+  const out = residual ? gpu.upload('y', residual) : storage(gpu, 'y', c.rows * c.outF * 4);
+  const shape: StepShape =
+    c.mode === 'sequences' ? { batch: c.rows, tokens: 1, past: 0 } : { batch: 1, tokens: c.rows, past: 0 };
+  const bound = new Linear(gpu).bind({
+    label: 'lin',
+    weight: m,
+    bias: bias ? gpu.upload('b', bias) : undefined,
+    input: gpu.upload('x', x),
+    output: out,
+    relu: c.relu,
+    residual: c.residual,
+    rows: c.mode ?? 'tokens',
+    step: stepUniform(gpu, shape, 16),
+  });
+  const enc = gpu.device.createCommandEncoder();
+  const pass = enc.beginComputePass();
+  bound.encode(pass, shape, c.variant === 'auto' ? undefined : forced(c));
+  pass.end();
+  gpu.device.queue.submit([enc.finish()]);
+  const got = await readF32(gpu, out, c.rows * c.outF);
+
+  // Rounding of an f32 sum is bounded by the magnitude of its terms, not of the result (which can
+  // cancel to ~0), so the tolerance is relative to sum |w x| + |b| + |residual|.
+  const w = tensorToFloat64(weight);
+  let worst = 0;
+  for (let r = 0; r < c.rows; r++) {
+    for (let o = 0; o < c.outF; o++) {
+      let mag = Math.abs(bias?.[o] ?? 0) + Math.abs(residual?.[r * c.outF + o] ?? 0);
+      for (let k = 0; k < c.inF; k++) mag += Math.abs(w[o * c.inF + k] * x[r * c.inF + k]);
+      const err = Math.abs(got[r * c.outF + o] - want[r * c.outF + o]) / Math.max(mag, 1e-30);
+      worst = Number.isNaN(err) ? Infinity : Math.max(worst, err);
+    }
+  }
+  expect(worst).toBeLessThan(1e-5);
+  const chunks = m.chunks.length;
+  for (const ch of m.chunks)
+    expect(chunkBytes(m, ch.rows)).toBeLessThanOrEqual(maxChunkBytes ?? gpu.limits.maxStorageBufferBindingSize);
+  bound.dispose();
+  destroyMatrix(gpu, m);
+  return { chunks };
+}
+
+// Every value of rows / in / out appears, with unaligned widths and single-output edge cases.
+const SHAPES: [number, number, number][] = [
+  [1, 12, 1],
+  [3, 100, 7],
+  [5, 772, 65],
+  [37, 100, 1000],
+  [1, 772, 1000],
+  [37, 12, 65],
+  [5, 99, 7],
+  [3, 13, 65],
+];
+const EPILOGUES = [
+  { bias: true },
+  { bias: true, relu: true },
+  { residual: true },
+  { bias: true, relu: true, residual: true },
+];
+
+describe('linear vs float64 reference', () => {
+  for (const dtype of ['F32', 'F16', 'BF16'] as TensorDType[]) {
+    for (const variant of ['gemv', 'gemm'] as const) {
+      for (const ep of EPILOGUES) {
+        const name = Object.keys(ep).join('+');
+        it(`${dtype} ${variant} ${name}, chunked`, async () => {
+          for (const [rows, inF, outF] of SHAPES) {
+            const { chunks } = await check({ dtype, variant, rows, inF, outF, ...ep, split: 3.4 });
+            if (outF >= 7) expect(chunks).toBeGreaterThanOrEqual(3);
+          }
+        });
+      }
+    }
+  }
+
+  it('reads rows per sequence when bound with rows: sequences', async () => {
+    await check({ dtype: 'F16', variant: 'gemv', rows: 4, inF: 64, outF: 33, bias: true, mode: 'sequences' });
+    await check({ dtype: 'F16', variant: 'gemm', rows: 40, inF: 64, outF: 33, bias: true, mode: 'sequences' });
+  });
+
+  it('picks gemv for decode-sized row counts and gemm beyond', () => {
+    expect(linearVariant(1)).toEqual({ kind: 'gemv', bt: 1 });
+    expect(linearVariant(3)).toEqual({ kind: 'gemv', bt: 4 });
+    expect(linearVariant(8)).toEqual({ kind: 'gemv', bt: 8 });
+    expect(linearVariant(37)).toEqual({ kind: 'gemm' });
+  });
+
+  it('runs the chosen variant without a forced one, unchunked', async () => {
+    for (const rows of [1, 2, 6, 9, 64]) {
+      const { chunks } = await check({ dtype: 'F16', variant: 'auto', rows, inF: 256, outF: 96, bias: true });
+      expect(chunks).toBe(1);
+    }
+  });
+
+  it('splits by the device binding limit when the matrix exceeds it', async () => {
+    // 772 f32 columns = 3088 bytes a row; a 10000-byte limit allows 3 rows a chunk.
+    const { chunks } = await check({
+      dtype: 'F32',
+      variant: 'gemv',
+      rows: 2,
+      inF: 772,
+      outF: 10,
+      bias: true,
+      bindingLimit: 10000,
+    });
+    expect(chunks).toBe(4);
+  });
+});
