@@ -1,0 +1,117 @@
+import type { Gpu } from '../gpu/context.ts';
+import { loadOptWeights } from '../model/checkpoint.ts';
+import type { OptConfig } from '../model/config.ts';
+import type { ModelSource } from '../model/source.ts';
+import { loadTokenizer, type OptTokenizer } from '../model/tokenizer.ts';
+import type { OptWeights } from '../model/weights.ts';
+import type { UploadMatrixOptions } from '../ops/matrix.ts';
+import { SkipPlan } from '../skip/planner.ts';
+import type { Schedule } from '../skip/schedule.ts';
+import { skipMetrics, type SkipMetrics } from '../skip/metrics.ts';
+import { ForwardProgram, Kernels } from './forward.ts';
+import { generate, validatePrompts, type GenerateOptions, type GenerateResult } from './generate.ts';
+import { GpuModel } from './model.ts';
+import { SessionBuffers, type SessionShape } from './session.ts';
+
+export interface EngineGenerateOptions extends GenerateOptions {
+  /** Which layers each decode step runs; default full depth. */
+  schedule?: Schedule;
+}
+
+export interface EngineResult extends GenerateResult {
+  schedule: string;
+  metrics: SkipMetrics;
+}
+
+export interface EngineOptions extends UploadMatrixOptions {
+  /** Testing hook: fill every fresh KV cache with this value (NaN proves no unwritten entry is read). */
+  poisonKvCache?: number;
+}
+
+// KV positions are allocated in blocks so that nearby request lengths share a session.
+const SEQ_BLOCK = 64;
+
+/**
+ * An OPT model on one device: weights uploaded once, kernels compiled once, and a session (KV cache,
+ * activations, bound dispatches) kept for as long as requests fit in it.
+ */
+export class OptEngine {
+  private readonly kernels: Kernels;
+  private session?: { buffers: SessionBuffers; program: ForwardProgram };
+
+  private constructor(
+    readonly gpu: Gpu,
+    readonly model: GpuModel,
+    readonly tokenizer: OptTokenizer | undefined,
+    private readonly options: EngineOptions,
+  ) {
+    this.kernels = new Kernels(gpu);
+  }
+
+  /** Loads config, weights and (when present) tokenizer from a folder or base URL in hub layout. */
+  static async load(gpu: Gpu, source: ModelSource, options: EngineOptions = {}): Promise<OptEngine> {
+    const [weights, tokenizer] = await Promise.all([loadOptWeights(source), loadTokenizer(source)]);
+    return OptEngine.fromWeights(gpu, weights, tokenizer, options);
+  }
+
+  static fromWeights(gpu: Gpu, weights: OptWeights, tokenizer?: OptTokenizer, options: EngineOptions = {}): OptEngine {
+    return new OptEngine(gpu, GpuModel.upload(gpu, weights, options), tokenizer, options);
+  }
+
+  get config(): OptConfig {
+    return this.model.config;
+  }
+
+  /** Validates the schedule against this model (throws ScheduleError naming the broken rule). */
+  plan(schedule: Schedule = { kind: 'full' }): SkipPlan {
+    return new SkipPlan(this.config.num_hidden_layers, schedule);
+  }
+
+  async generate(prompts: number[][], options: EngineGenerateOptions): Promise<EngineResult> {
+    const plan = this.plan(options.schedule);
+    validatePrompts(this.config, prompts);
+    const promptLength = Math.max(...prompts.map((p) => p.length));
+    const total = Math.min(promptLength + options.maxNewTokens, this.config.max_position_embeddings);
+    const { buffers, program } = this.sessionFor(prompts.length, promptLength, total);
+    const decode = this.tokenizer ? (ids: number[]) => this.tokenizer!.decode(ids) : undefined;
+    const result = await generate(
+      { gpu: this.gpu, config: this.config, buffers, program, decode },
+      plan,
+      prompts,
+      options,
+    );
+    const costs = this.model.decodeCosts(prompts.length);
+    return {
+      ...result,
+      schedule: plan.label,
+      metrics: skipMetrics(this.config.num_hidden_layers, result.layersRun, costs),
+    };
+  }
+
+  private sessionFor(batch: number, promptLength: number, totalLength: number) {
+    if (this.session?.buffers.fits(batch, promptLength, totalLength)) return this.session;
+    this.session?.buffers.dispose();
+    this.session = undefined;
+    const c = this.config;
+    const shape: SessionShape = {
+      batch,
+      promptCapacity: promptLength,
+      maxSeq: Math.min(Math.ceil(totalLength / SEQ_BLOCK) * SEQ_BLOCK, c.max_position_embeddings),
+    };
+    const heads = c.num_attention_heads;
+    const headDim = c.hidden_size / heads;
+    const buffers = new SessionBuffers(this.gpu, this.model, shape, (il) =>
+      this.kernels.attention.allocateCache(`layers.${il}.kv`, batch, heads, headDim, shape.maxSeq),
+    );
+    if (this.options.poisonKvCache !== undefined) buffers.fillCaches(this.options.poisonKvCache);
+    this.session = { buffers, program: new ForwardProgram(this.gpu, this.model, buffers, this.kernels) };
+    return this.session;
+  }
+
+  /** Frees every GPU buffer this engine holds; the Gpu itself stays usable. */
+  dispose(): void {
+    this.session?.buffers.dispose();
+    this.session = undefined;
+    this.model.dispose();
+  }
+}
