@@ -13,6 +13,6 @@ try {
   // Dawn keeps its instance alive; leave without waiting for it.
   process.exit(0);
 } catch (e) {
-  console.error(`check-gpu: no WebGPU adapter in Node.\n${e instanceof Error ? e.message : String(e)}`);
+  console.error(`check-gpu: could not get a WebGPU device in Node.\n${e instanceof Error ? e.message : String(e)}`);
   process.exit(1);
 }
