@@ -108,10 +108,38 @@ export class OptEngine {
     return this.session;
   }
 
+  /**
+   * Median wall time of one decode-shaped step (batch rows, one token each) running `layers`, with
+   * its readback, on the session the last `generate` used. Benchmarks time the fixed part of a step
+   * (no layers) against a full one with it. Writes nothing a later generation depends on.
+   */
+  async profileStep(layers: readonly number[], reps: number): Promise<number> {
+    if (!this.session) throw new Error('profileStep needs a session: run generate first');
+    const { buffers, program } = this.session;
+    const shape = { batch: buffers.shape.batch, tokens: 1, past: buffers.shape.promptCapacity };
+    const times: number[] = [];
+    for (let i = 0; i < reps; i++) {
+      const t0 = performance.now();
+      const encoder = this.gpu.device.createCommandEncoder();
+      program.encode(encoder, shape, layers);
+      encoder.copyBufferToBuffer(buffers.nextIds, 0, buffers.readIds, 0, shape.batch * 4);
+      this.gpu.device.queue.submit([encoder.finish()]);
+      await buffers.readIds.mapAsync(GPUMapMode.READ);
+      buffers.readIds.unmap();
+      times.push(performance.now() - t0);
+    }
+    return median(times);
+  }
+
   /** Frees every GPU buffer this engine holds; the Gpu itself stays usable. */
   dispose(): void {
     this.session?.buffers.dispose();
     this.session = undefined;
     this.model.dispose();
   }
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }

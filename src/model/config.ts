@@ -21,6 +21,12 @@ export interface OptConfig {
   bos_token_id: number;
   eos_token_id: number;
   torch_dtype?: string;
+  /**
+   * Not a Hugging Face key: set by this project's training recipe on models fine-tuned with the
+   * skip schedule on (`schedule`: the one they were tuned for), so tools can warn when skipping
+   * layers of a model that was not.
+   */
+  skipdecode?: { fine_tuned: boolean; schedule?: string };
 }
 
 export const LAYER_NORM_EPS = 1e-5;
@@ -129,6 +135,14 @@ export function parseOptConfig(json: unknown): OptConfig {
   };
   for (const key of ['pad_token_id', 'bos_token_id', 'eos_token_id'] as const) {
     if (config[key] >= vocab_size) fail(key, `must be below vocab_size (${vocab_size})`, config[key]);
+  }
+  const skip = o.skipdecode as { fine_tuned?: unknown; schedule?: unknown } | undefined;
+  if (skip !== undefined) {
+    if (typeof skip !== 'object' || skip === null || typeof skip.fine_tuned !== 'boolean') {
+      fail('skipdecode', 'must be an object with a boolean "fine_tuned"', skip);
+    }
+    config.skipdecode = { fine_tuned: skip.fine_tuned };
+    if (typeof skip.schedule === 'string') config.skipdecode.schedule = skip.schedule;
   }
   if (o.torch_dtype !== undefined) {
     if (typeof o.torch_dtype !== 'string') fail('torch_dtype', 'must be a string', o.torch_dtype);

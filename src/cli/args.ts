@@ -1,0 +1,144 @@
+import { parseArgs } from 'node:util';
+import { SkipDecodeError } from '../errors.ts';
+import { parseSchedule, type Schedule } from '../skip/schedule.ts';
+import type { SamplingOptions } from '../engine/sampling.ts';
+
+/** A command line that cannot be run as given. */
+export class UsageError extends SkipDecodeError {}
+
+export const USAGE = `usage:
+  skipdecode generate --model <dir|url> (--input-ids "2,17,341;2,600,5" | --prompt "text")
+                      [--max-new-tokens N] [--ignore-eos] [--json] [--logits-out FILE]
+                      [--schedule full|linear:max=A,min=B,warmup=C,span=D]
+                      [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R] [--seed S]
+                      [--stop TEXT]... [--stop-token-id ID]...
+  skipdecode bench    --model <dir|url> [--batch 1,4] [--new-tokens 32] [--prompt-tokens 16]
+                      [--schedule linear:max=12,min=3,warmup=1,span=32] [--reps 3] [--json]
+
+--input-ids: token ids per sequence, ';' between the sequences of a batch (left-padded).
+--prompt:    text, tokenized with the model's tokenizer.json (</s> prepended); repeat for a batch.
+--json:      one JSON object on the last line of stdout.`;
+
+export interface GenerateArgs {
+  command: 'generate';
+  model: string;
+  inputIds?: number[][];
+  prompts?: string[];
+  maxNewTokens: number;
+  ignoreEos: boolean;
+  json: boolean;
+  logitsOut?: string;
+  schedule: Schedule;
+  sampling: SamplingOptions;
+  stop: string[];
+  stopTokenIds: number[];
+}
+
+export interface BenchArgs {
+  command: 'bench';
+  model: string;
+  batches: number[];
+  newTokens: number;
+  promptTokens: number;
+  schedule: Schedule;
+  reps: number;
+  json: boolean;
+}
+
+export function parseCommandLine(argv: string[]): GenerateArgs | BenchArgs {
+  const [command, ...rest] = argv;
+  if (command !== 'generate' && command !== 'bench') throw new UsageError(`unknown command '${command ?? ''}'`);
+  const { values: v } = parseOptions(rest);
+  if (!v.model) throw new UsageError('--model is required');
+  const int = (name: string, text: string | undefined, fallback: number, min = 1): number => {
+    if (text === undefined) return fallback;
+    const n = Number(text);
+    if (!Number.isSafeInteger(n) || n < min)
+      throw new UsageError(`--${name} must be an integer >= ${min} (got '${text}')`);
+    return n;
+  };
+  const num = (name: string, text: string | undefined): number | undefined => {
+    if (text === undefined) return undefined;
+    const n = Number(text);
+    if (!Number.isFinite(n)) throw new UsageError(`--${name} must be a number (got '${text}')`);
+    return n;
+  };
+
+  if (command === 'bench') {
+    return {
+      command,
+      model: v.model,
+      batches: (v.batch ?? '1,4').split(',').map((b) => int('batch', b.trim(), 1)),
+      newTokens: int('new-tokens', v['new-tokens'], 32, 2),
+      promptTokens: int('prompt-tokens', v['prompt-tokens'], 16),
+      schedule: parseSchedule(v.schedule ?? 'linear:max=12,min=3,warmup=1,span=32'),
+      reps: int('reps', v.reps, 3),
+      json: Boolean(v.json),
+    };
+  }
+  if (Boolean(v['input-ids']) === Boolean(v.prompt))
+    throw new UsageError('give exactly one of --input-ids or --prompt');
+  return {
+    command,
+    model: v.model,
+    inputIds: v['input-ids'] === undefined ? undefined : parseInputIds(v['input-ids']),
+    prompts: v.prompt,
+    maxNewTokens: int('max-new-tokens', v['max-new-tokens'], 32),
+    ignoreEos: Boolean(v['ignore-eos']),
+    json: Boolean(v.json),
+    logitsOut: v['logits-out'],
+    schedule: parseSchedule(v.schedule ?? 'full'),
+    sampling: {
+      temperature: num('temperature', v.temperature),
+      topK: v['top-k'] === undefined ? undefined : int('top-k', v['top-k'], 0, 0),
+      topP: num('top-p', v['top-p']),
+      repetitionPenalty: num('repetition-penalty', v['repetition-penalty']),
+      seed: v.seed === undefined ? undefined : int('seed', v.seed, 0, 0),
+    },
+    stop: v.stop ?? [],
+    stopTokenIds: (v['stop-token-id'] ?? []).map((t) => int('stop-token-id', t, 0, 0)),
+  };
+}
+
+/** "2,17,341;2,600,5" → [[2, 17, 341], [2, 600, 5]] */
+export function parseInputIds(text: string): number[][] {
+  return text.split(';').map((seq, b) => {
+    const ids = seq.split(',').map((t) => t.trim());
+    if (ids.length === 0 || ids.some((t) => !/^\d+$/.test(t))) {
+      throw new UsageError(`--input-ids: sequence ${b} ('${seq}') must be comma-separated non-negative integers`);
+    }
+    return ids.map(Number);
+  });
+}
+
+function parseOptions(args: string[]) {
+  try {
+    return parseArgs({
+      args,
+      strict: true,
+      options: {
+        model: { type: 'string' },
+        'input-ids': { type: 'string' },
+        prompt: { type: 'string', multiple: true },
+        'max-new-tokens': { type: 'string' },
+        'ignore-eos': { type: 'boolean' },
+        json: { type: 'boolean' },
+        'logits-out': { type: 'string' },
+        schedule: { type: 'string' },
+        temperature: { type: 'string' },
+        'top-k': { type: 'string' },
+        'top-p': { type: 'string' },
+        'repetition-penalty': { type: 'string' },
+        seed: { type: 'string' },
+        stop: { type: 'string', multiple: true },
+        'stop-token-id': { type: 'string', multiple: true },
+        batch: { type: 'string' },
+        'new-tokens': { type: 'string' },
+        'prompt-tokens': { type: 'string' },
+        reps: { type: 'string' },
+      },
+    });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
