@@ -3,7 +3,7 @@ import type { Gpu } from '../src/gpu/context.ts';
 import type { StepShape } from '../src/gpu/kernel.ts';
 import { tensorFromNumbers, tensorToFloat64 } from '../src/model/dtype.ts';
 import type { TensorDType } from '../src/model/weights.ts';
-import { GEMV_MAX_ROWS, Linear, linearVariant, type LinearVariant } from '../src/ops/linear.ts';
+import { GEMV_MAX_ROWS, Linear, linearVariant, type GemvTuning, type LinearVariant } from '../src/ops/linear.ts';
 import { chunkBytes, destroyMatrix, uploadMatrix } from '../src/ops/matrix.ts';
 import { linearReference } from '../src/reference/linear.ts';
 import { randomFloats, readF32, stepUniform, storage, testGpu } from './helpers/gpu.ts';
@@ -22,6 +22,7 @@ interface Case {
   split?: number;
   /** Pretend the device's binding limit is this small. */
   bindingLimit?: number;
+  gemv?: GemvTuning;
 }
 
 function withBindingLimit(g: Gpu, maxStorageBufferBindingSize: number): Gpu {
@@ -49,7 +50,7 @@ async function check(c: Case): Promise<{ chunks: number }> {
   const out = residual ? gpu.upload('y', residual) : storage(gpu, 'y', c.rows * c.outF * 4);
   const shape: StepShape =
     c.mode === 'sequences' ? { batch: c.rows, tokens: 1, past: 0 } : { batch: 1, tokens: c.rows, past: 0 };
-  const bound = new Linear(gpu).bind({
+  const bound = new Linear(gpu, { gemv: c.gemv }).bind({
     label: 'lin',
     weight: m,
     bias: bias ? gpu.upload('b', bias) : undefined,
@@ -139,6 +140,20 @@ describe('linear vs float64 reference', () => {
       expect(chunks).toBe(1);
     }
   });
+
+  // The default on a CPU adapter gives each thread a whole row; GPUs share a row among threads and
+  // reduce in workgroup memory, which must be just as exact.
+  for (const gemv of [
+    { wg: 64, tpr: 16 },
+    { wg: 32, tpr: 32 },
+    { wg: 256, tpr: 1 },
+  ]) {
+    it(`gemv with wg ${gemv.wg}, ${gemv.tpr} threads per output`, async () => {
+      for (const [rows, inF, outF] of SHAPES) {
+        await check({ dtype: 'F16', variant: 'gemv', rows, inF, outF, bias: true, residual: true, split: 3.4, gemv });
+      }
+    });
+  }
 
   it('splits by the device binding limit when the matrix exceeds it', async () => {
     // 772 f32 columns = 3088 bytes a row; a 10000-byte limit allows 3 rows a chunk.

@@ -28,9 +28,12 @@ const GEMV_BT = [1, 2, 4, 8];
 /** Rows above this run the tiled gemm; up to it every weight is read once by gemv. */
 export const GEMV_MAX_ROWS = 8;
 
-// gemv shape: threads per workgroup and threads cooperating on one output (see linear_gemv.wgsl).
-const GEMV_WG = 64;
-const GEMV_TPR = 64;
+/** gemv shape: threads per workgroup and threads cooperating on one output (see linear_gemv.wgsl). */
+export interface GemvTuning {
+  wg: number;
+  tpr: number;
+}
+export const DEFAULT_GEMV: GemvTuning = { wg: 64, tpr: 1 };
 const GEMM_TN = 32;
 const GEMM_TM = 32;
 
@@ -81,7 +84,18 @@ interface ChunkDispatch {
  * count: linear_gemv streams the weights once for decode-sized batches, linear_gemm tiles for prefill.
  */
 export class Linear {
-  constructor(private readonly gpu: Gpu) {}
+  private readonly gemv: GemvTuning;
+
+  /** `gemv` overrides the default shape (the bandwidth bench sweeps it). */
+  constructor(
+    private readonly gpu: Gpu,
+    tuning: { gemv?: GemvTuning } = {},
+  ) {
+    this.gemv = tuning.gemv ?? DEFAULT_GEMV;
+    const { wg, tpr } = this.gemv;
+    if (wg % tpr !== 0 || (tpr & (tpr - 1)) !== 0)
+      throw new RangeError(`gemv tpr ${tpr} must be a power of two dividing wg ${wg}`);
+  }
 
   private pipeline(body: 'linear_gemv' | 'linear_gemm', f: Flags, consts: Record<string, WgslConst>) {
     const all = { ...consts, RELU: f.relu, RESIDUAL: f.residual };
@@ -98,7 +112,9 @@ export class Linear {
       residual: b.residual ?? false,
       xVec4: m.cols % 4 === 0,
     };
-    const gemvPipes = GEMV_BT.map((bt) => this.pipeline('linear_gemv', flags, { WG: GEMV_WG, TPR: GEMV_TPR, BT: bt }));
+    const gemvPipes = GEMV_BT.map((bt) =>
+      this.pipeline('linear_gemv', flags, { WG: this.gemv.wg, TPR: this.gemv.tpr, BT: bt }),
+    );
     const gemmPipe = this.pipeline('linear_gemm', flags, {});
     const chunks: ChunkDispatch[] = m.chunks.map((c, i) => {
       const params = this.gpu.uniform(`${b.label}.params[${i}]`, [
@@ -120,7 +136,7 @@ export class Linear {
         params,
       };
     });
-    return new LinearBound(this.gpu, b.rows, chunks, gemvPipes, gemmPipe);
+    return new LinearBound(this.gpu, b.rows, chunks, gemvPipes, gemmPipe, this.gemv.wg / this.gemv.tpr);
   }
 }
 
@@ -142,6 +158,7 @@ export class LinearBound implements Bound {
     private readonly chunks: ChunkDispatch[],
     private readonly gemvPipes: GPUComputePipeline[],
     private readonly gemmPipe: GPUComputePipeline,
+    private readonly gemvOuts: number,
   ) {
     this.maxDim = gpu.limits.maxComputeWorkgroupsPerDimension;
   }
@@ -168,7 +185,7 @@ export class LinearBound implements Bound {
     if (v.kind === 'gemv') {
       const j = GEMV_BT.indexOf(v.bt);
       pass.setPipeline(this.gemvPipes[j]);
-      const outs = GEMV_WG / GEMV_TPR;
+      const outs = this.gemvOuts;
       for (const c of this.chunks) {
         const [x, z] = fold(Math.ceil(c.rows / outs), this.maxDim);
         pass.setBindGroup(0, c.gemv[j]);
