@@ -3,13 +3,14 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { ORACLE_ROOT } from './helpers/oracle.ts';
 
 /**
  * The shared oracle: cases computed by an independent float64 PyTorch implementation of Hugging
  * Face's OPT, run exactly as a user would, through the `skipdecode` CLI.
  */
 const repo = path.resolve(import.meta.dirname, '..');
-const oracleRoot = path.resolve(repo, '..', 'shared', 'oracle');
+const oracleRoot = ORACLE_ROOT;
 
 interface OracleCase {
   prompts: number[][];
