@@ -35,6 +35,8 @@ export interface TinyOptOptions {
 
 export const PRESETS: Record<string, TinyOptOptions> = {
   'opt-125m': { layers: 12, hidden: 768, heads: 12, ffn: 3072, vocab: 50272, maxPositions: 2048, dtype: 'f16' },
+  // 2.6 GB: its 50272 x 2048 LM head (206 MB in f16) exceeds a 128 MiB binding and is chunked.
+  'opt-1.3b': { layers: 24, hidden: 2048, heads: 32, ffn: 8192, vocab: 50272, maxPositions: 2048, dtype: 'f16' },
 };
 
 const DEFAULTS: Required<TinyOptOptions> = {
