@@ -1,0 +1,92 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { OptEngine } from '../src/engine/engine.ts';
+import { dirSource } from '../src/model/source-node.ts';
+import { SamplingError } from '../src/errors.ts';
+import { makeTinyModel } from './helpers/tiny-model.ts';
+import { testGpu } from './helpers/gpu.ts';
+
+let engine: OptEngine;
+afterAll(() => engine?.dispose());
+
+async function tiny(): Promise<OptEngine> {
+  engine ??= await OptEngine.load(await testGpu(), dirSource(await makeTinyModel({ layers: 3, seed: 21 })));
+  return engine;
+}
+
+// Equal lengths, so every row sees identical arithmetic whatever the batch.
+const PROMPTS = [
+  [2, 40, 41, 42, 43],
+  [2, 90, 91, 92, 93],
+  [2, 7, 8, 9, 10],
+];
+
+describe('sampling and stopping in generation', () => {
+  it('a seed reproduces a sampled run, and a sequence samples the same in a batch of 1 or 3', async () => {
+    const e = await tiny();
+    const sampling = { temperature: 1.3, topK: 50, topP: 0.95, repetitionPenalty: 1.2, seed: 1234 };
+    const opts = { maxNewTokens: 12, eosTokenId: null, sampling };
+    const a = await e.generate(PROMPTS, opts);
+    const b = await e.generate(PROMPTS, opts);
+    expect(b.tokens).toEqual(a.tokens);
+    expect(a.seed).toBe(1234);
+    const alone = await e.generate([PROMPTS[0]], opts);
+    expect(alone.tokens[0]).toEqual(a.tokens[0]);
+    const other = await e.generate(PROMPTS, { ...opts, sampling: { ...sampling, seed: 99 } });
+    expect(other.tokens).not.toEqual(a.tokens);
+  });
+
+  it('a temperature of 0 is greedy, and invalid sampling values are refused by name', async () => {
+    const e = await tiny();
+    const greedy = await e.generate(PROMPTS, { maxNewTokens: 6, eosTokenId: null });
+    const zero = await e.generate(PROMPTS, {
+      maxNewTokens: 6,
+      eosTokenId: null,
+      sampling: { temperature: 0, seed: 5 },
+    });
+    expect(zero.tokens).toEqual(greedy.tokens);
+    await expect(e.generate(PROMPTS, { maxNewTokens: 2, sampling: { topP: 1.5 } })).rejects.toThrow(SamplingError);
+    await expect(e.generate(PROMPTS, { maxNewTokens: 2, sampling: { temperature: -1 } })).rejects.toThrow(
+      /temperature/,
+    );
+  });
+
+  it('stops a sequence at a stop string or stop token id and streams each step', async () => {
+    const e = await tiny();
+    const free = await e.generate([PROMPTS[1]], { maxNewTokens: 10, eosTokenId: null });
+    const text = e.tokenizer!.decode(free.tokens[0]);
+    // A stop string taken from the free run's text ends the run at the token that completes it.
+    const stop = text.slice(2, 4);
+    const events: (number | null)[][] = [];
+    const stopped = await e.generate([PROMPTS[1]], {
+      maxNewTokens: 10,
+      eosTokenId: null,
+      stopStrings: [stop],
+      onStep: (ev) => events.push(ev.tokens),
+    });
+    expect(stopped.finishReasons[0]).toBe('stop_string');
+    expect(e.tokenizer!.decode(stopped.tokens[0])).toContain(stop);
+    expect(stopped.tokens[0]).toEqual(free.tokens[0].slice(0, stopped.tokens[0].length));
+    expect(events.map((t) => t[0])).toEqual(stopped.tokens[0]);
+    const byId = await e.generate([PROMPTS[1]], {
+      maxNewTokens: 10,
+      eosTokenId: null,
+      stopTokenIds: [free.tokens[0][3]],
+    });
+    expect(byId.finishReasons[0]).toBe('stop_token');
+    expect(byId.tokens[0]).toEqual(free.tokens[0].slice(0, free.tokens[0].indexOf(free.tokens[0][3]) + 1));
+  });
+
+  it('an aborted request rejects and leaves the engine usable', async () => {
+    const e = await tiny();
+    const controller = new AbortController();
+    const run = e.generate(PROMPTS, {
+      maxNewTokens: 20,
+      eosTokenId: null,
+      signal: controller.signal,
+      onStep: (ev) => ev.step === 2 && controller.abort(),
+    });
+    await expect(run).rejects.toThrow();
+    const after = await e.generate(PROMPTS, { maxNewTokens: 3, eosTokenId: null });
+    expect(after.tokens.every((t) => t.length === 3)).toBe(true);
+  });
+});
