@@ -122,10 +122,10 @@ export class OptEngine {
       const t0 = performance.now();
       const encoder = this.gpu.device.createCommandEncoder();
       program.encode(encoder, shape, layers);
-      encoder.copyBufferToBuffer(buffers.nextIds, 0, buffers.readIds, 0, shape.batch * 4);
+      encoder.copyBufferToBuffer(buffers.nextIds, 0, buffers.readIds[0], 0, shape.batch * 4);
       this.gpu.device.queue.submit([encoder.finish()]);
-      await buffers.readIds.mapAsync(GPUMapMode.READ);
-      buffers.readIds.unmap();
+      await buffers.readIds[0].mapAsync(GPUMapMode.READ);
+      buffers.readIds[0].unmap();
       times.push(performance.now() - t0);
     }
     return median(times);

@@ -52,6 +52,13 @@ export interface GenerateResult {
   timing: { prefillMs: number; decodeMs: number; decodeTokensPerSecond: number; decodeTokens: number };
 }
 
+interface PendingStep {
+  step: number;
+  layers: number[];
+  ids: Promise<Uint32Array>;
+  logits?: Promise<Float32Array>;
+}
+
 /** What a generation runs on: a session sized for the request and its forward program. */
 export interface GenerationTarget {
   gpu: Gpu;
@@ -110,59 +117,78 @@ export async function generate(
   const tokens: number[][] = prompts.map(() => []);
   const layersRun: number[][] = [];
   const logits: Float32Array[] = [];
-  const started = performance.now();
-  let prefillMs = 0;
-  let decodeTokens = 0;
-  let current = new Uint32Array(batch);
+  const logitBytes = batch * config.vocab_size * 4;
+  // Greedy decoding without logits stays on the GPU: the argmax of step k is copied into the ids of
+  // step k + 1 there, so step k + 1 is submitted before step k's ids are read back and the GPU never
+  // waits for the CPU round trip. Sampling needs the logits on the CPU first, so it runs in lockstep.
+  const lookahead = !needLogits;
+  const current = new Uint32Array(batch);
 
-  for (let step = 0; step < maxNewTokens; step++) {
-    o.signal?.throwIfAborted();
+  const submit = (step: number): PendingStep => {
     const layers = step === 0 ? plan.prefillLayers() : plan.layers(step - 1);
     const shape: StepShape =
       step === 0 ? { batch, tokens: promptLength, past: 0 } : { batch, tokens: 1, past: promptLength + step - 1 };
-    if (step > 0) {
-      layersRun.push(layers);
-      const positions = prompts.map((p) => p.length + step - 1 + POSITION_OFFSET);
-      gpu.device.queue.writeBuffer(buffers.ids, 0, current);
-      gpu.device.queue.writeBuffer(buffers.positions, 0, new Uint32Array(positions));
-    }
     const encoder = gpu.device.createCommandEncoder({ label: `step ${step}` });
+    if (step > 0) {
+      const positions = prompts.map((p) => p.length + step - 1 + POSITION_OFFSET);
+      gpu.device.queue.writeBuffer(buffers.positions, 0, new Uint32Array(positions));
+      if (lookahead) encoder.copyBufferToBuffer(buffers.nextIds, 0, buffers.ids, 0, batch * 4);
+      else gpu.device.queue.writeBuffer(buffers.ids, 0, current);
+    }
     program.encode(encoder, shape, layers, o.observe);
-    encoder.copyBufferToBuffer(buffers.nextIds, 0, buffers.readIds, 0, batch * 4);
-    const logitBytes = batch * config.vocab_size * 4;
+    // Two staging buffers: step k's ids are still being read while step k + 1 copies into the other.
+    const staging = buffers.readIds[step % 2];
+    encoder.copyBufferToBuffer(buffers.nextIds, 0, staging, 0, batch * 4);
     if (needLogits) encoder.copyBufferToBuffer(buffers.logits, 0, buffers.readLogits, 0, logitBytes);
     gpu.device.queue.submit([encoder.finish()]);
+    return {
+      step,
+      layers,
+      ids: mapCopy(staging, batch * 4, (b) => new Uint32Array(b)),
+      logits: needLogits ? mapCopy(buffers.readLogits, logitBytes, (b) => new Float32Array(b)) : undefined,
+    };
+  };
 
-    const ids = await mapCopy(buffers.readIds, batch * 4, (b) => new Uint32Array(b));
-    const stepLogits = needLogits
-      ? await mapCopy(buffers.readLogits, logitBytes, (b) => new Float32Array(b))
-      : undefined;
+  const started = performance.now();
+  let prefillMs = 0;
+  let decodeTokens = 0;
+  o.signal?.throwIfAborted();
+  let pending: PendingStep | undefined = submit(0);
+  while (pending) {
+    const next: PendingStep | undefined =
+      lookahead && pending.step + 1 < maxNewTokens ? submit(pending.step + 1) : undefined;
+    const { step, layers }: PendingStep = pending;
+    const ids = await pending.ids;
+    const stepLogits = await pending.logits;
+    if (step > 0) layersRun.push(layers);
     if (stepLogits && o.returnLogits) logits.push(stepLogits);
 
     const event: StepEvent = { step, tokens: [], layers };
-    const next = new Uint32Array(batch);
     for (let b = 0; b < batch; b++) {
-      const done = trackers[b].finished;
-      let token = ids[b];
-      if (samplers && stepLogits && !done) {
-        token = samplers[b].next(stepLogits.subarray(b * config.vocab_size, (b + 1) * config.vocab_size), histories[b]);
-      }
       // A finished sequence keeps its row in the batch (its output is ignored) so the others' shapes hold.
-      next[b] = done ? current[b] : token;
-      if (done) {
+      if (trackers[b].finished) {
         event.tokens.push(null);
         continue;
       }
+      let token = ids[b];
+      if (samplers && stepLogits) {
+        token = samplers[b].next(stepLogits.subarray(b * config.vocab_size, (b + 1) * config.vocab_size), histories[b]);
+      }
+      current[b] = token;
       tokens[b].push(token);
       histories[b].push(token);
       trackers[b].push(token);
       event.tokens.push(token);
       if (step > 0) decodeTokens++;
     }
-    current = next;
     if (step === 0) prefillMs = performance.now() - started;
     o.onStep?.(event);
-    if (trackers.every((tr) => tr.finished)) break;
+    const finished: boolean = trackers.every((tr) => tr.finished) || step + 1 >= maxNewTokens;
+    const aborted = o.signal?.aborted;
+    // Drain the step already in flight before leaving, so no staging buffer is left mid-map.
+    if (next && (finished || aborted)) await Promise.all([next.ids, next.logits]);
+    o.signal?.throwIfAborted();
+    pending = finished ? undefined : (next ?? submit(step + 1));
   }
   const decodeMs = performance.now() - started - prefillMs;
   return {

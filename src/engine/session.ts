@@ -35,7 +35,7 @@ export class SessionBuffers {
   readonly logits: GPUBuffer; // [batch][vocab] f32
   readonly nextIds: GPUBuffer; // [batch] u32, greedy choice
   readonly caches: KvCache[]; // per layer: k, v [batch][heads][maxSeq][headDim] f32
-  readonly readIds: GPUBuffer; // MAP_READ staging for nextIds
+  readonly readIds: [GPUBuffer, GPUBuffer]; // MAP_READ staging for nextIds, alternating by step
   readonly readLogits: GPUBuffer; // MAP_READ staging for logits
   private readonly owned: GPUBuffer[] = [];
 
@@ -65,7 +65,10 @@ export class SessionBuffers {
     this.logits = f32('logits', shape.batch * c.vocab_size);
     this.nextIds = f32('next_ids', shape.batch);
     const read = GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST;
-    this.readIds = this.own(gpu.buffer('read_ids', shape.batch * 4, read));
+    this.readIds = [0, 1].map((i) => this.own(gpu.buffer(`read_ids[${i}]`, shape.batch * 4, read))) as [
+      GPUBuffer,
+      GPUBuffer,
+    ];
     this.readLogits = this.own(gpu.buffer('read_logits', shape.batch * c.vocab_size * 4, read));
     this.caches = model.layers.map((_, i) => {
       const cache = allocateCache(i);
