@@ -38,3 +38,12 @@ export class SamplingError extends SkipDecodeError {}
 
 /** A prompt was given as text but the model has no tokenizer. */
 export class TokenizerError extends SkipDecodeError {}
+
+/** A request was cancelled through its AbortSignal (before it started or while it ran). */
+export class AbortError extends SkipDecodeError {}
+
+/** The engine was disposed; load a new one. */
+export class EngineDisposedError extends SkipDecodeError {}
+
+/** The GPU device was lost (driver reset, `device.destroy()`, tab in the background too long); load again. */
+export class DeviceLostError extends SkipDecodeError {}

@@ -1,0 +1,241 @@
+/**
+ * The engine as a library object: load a model, stream generations, dispose. Runs wherever WebGPU
+ * does (a worker, a page, Node); the worker in src/worker/engine-worker.ts wraps it thinly.
+ */
+import { OptEngine, type EngineOptions } from '../engine/engine.ts';
+import type { Gpu } from '../gpu/context.ts';
+import { DeviceLostError, EngineDisposedError, SkipDecodeError } from '../errors.ts';
+import { HttpModelSource, openModelCache, type CacheLike } from '../model/cached-source.ts';
+import { readModelFiles, resolveHubModel } from '../model/hub.ts';
+import { ProgressTracker, type ProgressCallback } from '../model/progress.ts';
+import type { ModelSource } from '../model/source.ts';
+import { Channel } from './channel.ts';
+import { Completions } from './completions.ts';
+import { checkModelFits, checkPlannedSize, uploadChecked } from './fit.ts';
+import { abortError, RequestQueue } from './queue.ts';
+import { prepareRequest } from './request.ts';
+import type {
+  GenerateChunk,
+  GenerateOutput,
+  GenerateRequest,
+  GenerateStream,
+  GenerationEngine,
+  ModelInfo,
+} from './types.ts';
+
+export interface LoadOptions {
+  /** Hub revision (branch, tag, commit, `refs/pr/N`); overrides `id@revision`. Default main. */
+  revision?: string;
+  /** Hub base URL; default https://huggingface.co. */
+  hubUrl?: string;
+  /** Cache downloads in Cache Storage (default: yes where it exists), or a cache object to use. */
+  cache?: boolean | CacheLike;
+  onProgress?: ProgressCallback;
+  /** Refuse models whose weights need more GPU bytes than this (WebGPU cannot report free memory). */
+  maxGpuBytes?: number;
+  fetch?: typeof fetch;
+}
+
+export interface EngineLoadOptions extends LoadOptions, EngineOptions {
+  /** A device to share (left alive on dispose), or a factory whose device this engine owns. */
+  gpu: Gpu | (() => Promise<Gpu>);
+}
+
+async function openSpec(model: string | ModelSource, o: LoadOptions, progress: ProgressTracker): Promise<ModelSource> {
+  if (typeof model !== 'string') return model;
+  const where = resolveHubModel(model, o);
+  const cache =
+    o.cache === false ? undefined : o.cache === true || o.cache === undefined ? await openModelCache() : o.cache;
+  return HttpModelSource.open(where.baseUrl, { fetch: o.fetch, cache, progress, label: where.label });
+}
+
+export class SkipDecodeEngine implements GenerationEngine {
+  /** OpenAI-style completions over this engine. */
+  readonly completions: Completions;
+  private readonly queue = new RequestQueue();
+  private running?: { controller: AbortController; done: Promise<unknown> };
+  private failure?: SkipDecodeError;
+  private lost: Promise<never>;
+
+  private constructor(
+    private readonly opt: OptEngine,
+    readonly info: ModelInfo,
+    private readonly ownsGpu: boolean,
+  ) {
+    this.completions = new Completions(this);
+    this.lost = opt.gpu.device.lost.then((lost) => {
+      if (this.failure instanceof EngineDisposedError) return new Promise<never>(() => {});
+      const error = new DeviceLostError(
+        `The GPU device was lost (${lost.reason}${lost.message ? `: ${lost.message}` : ''}); load the model again`,
+      );
+      this.fail(error);
+      throw error;
+    });
+    this.lost.catch(() => {});
+  }
+
+  /**
+   * Loads a model: a hub id (`facebook/opt-125m`, `facebook/opt-125m@main`), a base URL in hub layout,
+   * or any ModelSource (a folder in Node, memory). Progress events come per file with totals first.
+   */
+  static async load(model: string | ModelSource, o: EngineLoadOptions): Promise<SkipDecodeEngine> {
+    const progress = new ProgressTracker(o.onProgress);
+    const source = await openSpec(model, o, progress);
+    const ownsGpu = typeof o.gpu === 'function';
+    const gpu = typeof o.gpu === 'function' ? await o.gpu() : o.gpu;
+    try {
+      const files = await readModelFiles(source, {
+        progress,
+        onPlanned: (plan) => checkPlannedSize(source.describe(), plan.weightBytes, o.maxGpuBytes),
+      });
+      checkModelFits(gpu, files.weights, o.maxGpuBytes, source.describe());
+      progress.announce('gpu');
+      const before = gpu.allocatedBytes;
+      const opt = await uploadChecked(gpu, source.describe(), () =>
+        OptEngine.fromWeights(gpu, files.weights, files.tokenizer, o),
+      );
+      if (source instanceof HttpModelSource) await source.commit();
+      progress.announce('ready');
+      const c = files.config;
+      const info: ModelInfo = {
+        source: source.describe(),
+        layers: c.num_hidden_layers,
+        hiddenSize: c.hidden_size,
+        heads: c.num_attention_heads,
+        vocabSize: c.vocab_size,
+        maxPositions: c.max_position_embeddings,
+        hasTokenizer: files.tokenizer !== undefined,
+        gpuBytes: gpu.allocatedBytes - before,
+        adapter: gpu.adapterName,
+      };
+      return new SkipDecodeEngine(opt, info, ownsGpu);
+    } catch (e) {
+      if (ownsGpu) destroyGpu(gpu);
+      throw e;
+    }
+  }
+
+  /** Requests started or waiting. */
+  get pending(): number {
+    return this.queue.size;
+  }
+
+  get tokenizer() {
+    return this.opt.tokenizer;
+  }
+
+  /** Streams a generation; breaking out of the loop cancels it. */
+  stream(request: GenerateRequest): GenerateStream {
+    const cancel = new AbortController();
+    const channel = new Channel<GenerateChunk>(() => cancel.abort(new DOMException('stream closed', 'AbortError')));
+    const result = this.start(request, (c) => channel.push(c), cancel.signal).then(
+      (out) => {
+        channel.end();
+        return out;
+      },
+      (e: unknown) => {
+        channel.fail(e);
+        throw e;
+      },
+    );
+    // Callers may only iterate; the error then reaches them there, not as an unhandled rejection.
+    result.catch(() => {});
+    return { result, [Symbol.asyncIterator]: () => channel };
+  }
+
+  generate(request: GenerateRequest): Promise<GenerateOutput> {
+    return this.start(request, () => {});
+  }
+
+  private async start(
+    request: GenerateRequest,
+    onChunk: (c: GenerateChunk) => void,
+    closed?: AbortSignal,
+  ): Promise<GenerateOutput> {
+    if (this.failure) throw this.failure;
+    const prepared = prepareRequest(request, this.opt.config, this.opt.tokenizer);
+    const signals = [request.signal, closed].filter((s): s is AbortSignal => s !== undefined);
+    const queued = performance.now();
+    const waitSignal = signals.length ? anySignal(signals) : undefined;
+    return this.queue.run(async () => {
+      if (this.failure) throw this.failure;
+      const controller = new AbortController();
+      const stop = () => controller.abort(abortError(signals.find((s) => s.aborted)!));
+      signals.forEach((s) => s.addEventListener('abort', stop, { once: true }));
+      if (signals.some((s) => s.aborted)) stop();
+      const queuedMs = performance.now() - queued;
+      const run = this.opt.generate(prepared.prompts, {
+        ...prepared.options,
+        signal: controller.signal,
+        onStep: (e) => onChunk(prepared.chunker.chunk(e.step, e.tokens, e.layers)),
+      });
+      this.running = { controller, done: run.catch(() => {}) };
+      try {
+        const r = await Promise.race([run, this.lost]);
+        return {
+          texts: prepared.chunker.texts.map((t) => t.text),
+          tokens: r.tokens,
+          finishReasons: r.finishReasons,
+          promptTokens: prepared.prompts,
+          layersRun: r.layersRun,
+          schedule: r.schedule,
+          metrics: r.metrics,
+          seed: r.seed,
+          timing: { queuedMs, ...r.timing },
+        };
+      } catch (e) {
+        throw await this.explain(e, controller.signal);
+      } finally {
+        signals.forEach((s) => s.removeEventListener('abort', stop));
+        this.running = undefined;
+      }
+    }, waitSignal);
+  }
+
+  /** The error a caller should see for a failed run: why it was stopped, or the device loss behind it. */
+  private async explain(e: unknown, signal: AbortSignal): Promise<unknown> {
+    if (signal.aborted && signal.reason instanceof SkipDecodeError) return signal.reason;
+    if (e instanceof SkipDecodeError) return e;
+    // A lost device makes mapAsync fail, sometimes before `device.lost` settles: give it a moment.
+    await Promise.race([this.lost.catch(() => {}), new Promise((r) => setTimeout(r, 200))]);
+    return this.failure ?? e;
+  }
+
+  /** Fails every pending request with `error` and refuses new ones. */
+  private fail(error: SkipDecodeError): void {
+    if (this.failure) return;
+    this.failure = error;
+    this.queue.close(error);
+    this.running?.controller.abort(error);
+  }
+
+  /**
+   * Cancels pending requests (they reject with EngineDisposedError), waits for the running step to
+   * end, then frees every GPU buffer of the model and its sessions (and the device, if owned).
+   */
+  async dispose(): Promise<void> {
+    const lostAlready = this.failure instanceof DeviceLostError;
+    if (this.failure instanceof EngineDisposedError) return;
+    this.failure = undefined;
+    this.fail(new EngineDisposedError('the engine was disposed'));
+    await this.running?.done;
+    this.opt.dispose();
+    if (this.ownsGpu && !lostAlready) destroyGpu(this.opt.gpu);
+    else if (this.ownsGpu) this.opt.gpu.dispose();
+  }
+}
+
+function destroyGpu(gpu: Gpu): void {
+  gpu.dispose();
+  gpu.device.destroy();
+}
+
+function anySignal(signals: AbortSignal[]): AbortSignal {
+  if (signals.length === 1) return signals[0];
+  const c = new AbortController();
+  for (const s of signals) {
+    if (s.aborted) c.abort(s.reason);
+    else s.addEventListener('abort', () => c.abort(s.reason), { once: true });
+  }
+  return c.signal;
+}

@@ -1,0 +1,109 @@
+/**
+ * "Is this model too big for the device?", answered before anything is uploaded: a half-uploaded
+ * model on a shared device would leave buffers behind that nothing can free.
+ */
+import { bytesPerElement, rowStride } from '../gpu/kernel.ts';
+import type { Gpu } from '../gpu/context.ts';
+import { DeviceLimitError } from '../errors.ts';
+import type { HostTensor, OptWeights } from '../model/weights.ts';
+
+const ELEMENT: Record<HostTensor['dtype'], 'f32' | 'f16' | 'bf16'> = { F32: 'f32', F16: 'f16', BF16: 'bf16' };
+
+function mib(bytes: number): string {
+  return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+}
+
+function tensors(w: OptWeights): [string, HostTensor][] {
+  const out: [string, HostTensor][] = [
+    ['embed_tokens', w.embedTokens],
+    ['embed_positions', w.embedPositions],
+  ];
+  if (w.projectIn) out.push(['project_in', w.projectIn]);
+  if (w.projectOut) out.push(['project_out', w.projectOut]);
+  if (w.lmHead) out.push(['lm_head', w.lmHead]);
+  if (w.finalLayerNorm)
+    out.push(['final_layer_norm.weight', w.finalLayerNorm.weight], ['final_layer_norm.bias', w.finalLayerNorm.bias]);
+  w.layers.forEach((l, i) => {
+    for (const [name, lin] of Object.entries({ q: l.q, k: l.k, v: l.v, out: l.out, fc1: l.fc1, fc2: l.fc2 })) {
+      out.push([`layers.${i}.${name}.weight`, lin.weight], [`layers.${i}.${name}.bias`, lin.bias]);
+    }
+    for (const [name, n] of Object.entries({ attn_norm: l.selfAttnLayerNorm, ffn_norm: l.finalLayerNorm })) {
+      out.push([`layers.${i}.${name}.weight`, n.weight], [`layers.${i}.${name}.bias`, n.bias]);
+    }
+  });
+  return out;
+}
+
+/** GPU bytes the weights take once uploaded (padded rows in the checkpoint dtype, vectors as f32). */
+export function weightGpuBytes(w: OptWeights): number {
+  let total = 0;
+  for (const [, t] of tensors(w)) {
+    if (t.shape.length === 2) total += t.shape[0] * rowStride(t.shape[1]) * bytesPerElement(ELEMENT[t.dtype]);
+    else total += t.shape.reduce((a, b) => a * b, 1) * 4;
+  }
+  return total;
+}
+
+/** Refuses a model from its download size, before the weights are downloaded. */
+export function checkPlannedSize(
+  model: string,
+  weightBytes: number | undefined,
+  maxGpuBytes: number | undefined,
+): void {
+  if (weightBytes === undefined || maxGpuBytes === undefined || weightBytes <= maxGpuBytes) return;
+  throw new DeviceLimitError(
+    `${model}: its weights are ${weightBytes} bytes (${mib(weightBytes)}), over the limit of maxGpuBytes = ` +
+      `${maxGpuBytes} bytes (${mib(maxGpuBytes)}); pick a smaller model or raise the limit`,
+  );
+}
+
+/** Every matrix row must fit one binding, and the whole model the caller's budget. */
+export function checkModelFits(gpu: Gpu, w: OptWeights, maxGpuBytes: number | undefined, model: string): void {
+  const binding = Math.min(gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize);
+  for (const [name, t] of tensors(w)) {
+    if (t.shape.length !== 2) continue;
+    const rowBytes = rowStride(t.shape[1]) * bytesPerElement(ELEMENT[t.dtype]);
+    if (rowBytes > binding) {
+      throw new DeviceLimitError(
+        `${model}: one row of ${name} [${t.shape}] needs ${rowBytes} bytes, but this device's ` +
+          `maxStorageBufferBindingSize is ${gpu.limits.maxStorageBufferBindingSize} bytes`,
+      );
+    }
+  }
+  const need = weightGpuBytes(w);
+  if (maxGpuBytes !== undefined && need > maxGpuBytes) {
+    throw new DeviceLimitError(
+      `${model}: the weights need ${need} bytes (${mib(need)}) of GPU memory, over the limit of maxGpuBytes = ` +
+        `${maxGpuBytes} bytes (${mib(maxGpuBytes)})`,
+    );
+  }
+}
+
+/**
+ * Runs the upload under an out-of-memory error scope: WebGPU reports a failed allocation there, not
+ * as an exception, and the buffers would otherwise look valid until the first dispatch.
+ */
+export async function uploadChecked<T extends { dispose(): void }>(
+  gpu: Gpu,
+  model: string,
+  upload: () => T,
+): Promise<T> {
+  const before = gpu.allocatedBytes;
+  gpu.device.pushErrorScope('out-of-memory');
+  let result: T;
+  try {
+    result = upload();
+  } catch (e) {
+    await gpu.device.popErrorScope();
+    throw e;
+  }
+  const oom = await gpu.device.popErrorScope();
+  if (oom) {
+    const need = gpu.allocatedBytes - before;
+    result.dispose();
+    throw new DeviceLimitError(
+      `${model}: the device ran out of memory uploading ${need} bytes (${mib(need)}) of weights: ${oom.message}`,
+    );
+  }
+  return result;
+}

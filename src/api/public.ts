@@ -1,0 +1,23 @@
+/** What every entry point (browser, worker client, Node) exports: types, errors, cache helpers. */
+export * from '../errors.ts';
+export type * from './types.ts';
+export type { LoadOptions, EngineLoadOptions } from './engine.ts';
+export type {
+  Completion,
+  CompletionChunk,
+  CompletionCreateParams,
+  FinishReason,
+  RequestOptions,
+  Usage,
+} from './completions.ts';
+export { Completions } from './completions.ts';
+export type { LoadProgress, ProgressCallback } from '../model/progress.ts';
+export {
+  MODEL_CACHE_NAME,
+  listCachedModels,
+  removeCachedModel,
+  type CacheLike,
+  type CachedModel,
+} from '../model/cached-source.ts';
+export { DEFAULT_HUB_URL, hubBaseUrl, parseHubId, resolveHubModel } from '../model/hub.ts';
+export { parseSchedule, formatSchedule } from '../skip/schedule.ts';

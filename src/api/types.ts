@@ -1,0 +1,92 @@
+/**
+ * The public request and result shapes. Everything here is plain data (no classes, no functions
+ * except the optional callbacks), so it crosses the worker boundary by structured clone.
+ */
+import type { SamplingOptions } from '../engine/sampling.ts';
+import type { StopReason } from '../engine/stopping.ts';
+import type { SkipMetrics } from '../skip/metrics.ts';
+import type { Schedule } from '../skip/schedule.ts';
+import type { LoadProgress } from '../model/progress.ts';
+
+export type { SamplingOptions, StopReason, SkipMetrics, Schedule, LoadProgress };
+
+/** A prompt as text (needs the model's tokenizer) or as token ids (BOS included). */
+export type Prompt = string | number[];
+
+export interface GenerateRequest {
+  /** One prompt; give either this or `prompts`. */
+  prompt?: Prompt;
+  /** A batch, generated together (left-padded); give either this or `prompt`. */
+  prompts?: Prompt[];
+  /** Default 32. */
+  maxNewTokens?: number;
+  /** `"full"`, `"linear:max=12,min=4,warmup=2,span=32"`, `"table:..."`, or a Schedule object. Default full. */
+  schedule?: string | Schedule;
+  /** Absent or temperature 0: greedy. */
+  sampling?: SamplingOptions;
+  /** Texts that end a sequence; the output is cut before them. */
+  stop?: string[];
+  stopTokenIds?: number[];
+  /** Default: the model's eos_token_id; null generates to the length limit. */
+  eosTokenId?: number | null;
+  signal?: AbortSignal;
+}
+
+/** One decode step of a request. */
+export interface GenerateChunk {
+  /** 0 for the prompt's forward, k + 1 for decode step k. */
+  step: number;
+  /** Layers this step's forward ran (all of them for the prompt). */
+  layers: number[];
+  /** Per sequence: the new token, or null once the sequence has finished. */
+  tokens: (number | null)[];
+  /** Per sequence: text added by this step ('' while text is held back or without a tokenizer). */
+  deltas: string[];
+  /** Per sequence: why it finished at this step, else null. */
+  finishReasons: (StopReason | null)[];
+}
+
+export interface GenerateOutput {
+  /** Per sequence: generated text (EOS/stop token dropped, cut before a stop string). */
+  texts: string[];
+  /** Per sequence: generated token ids, the finishing one included. */
+  tokens: number[][];
+  finishReasons: StopReason[];
+  /** Per sequence: the prompt's token ids. */
+  promptTokens: number[][];
+  /** Layer indices run by each decode step. */
+  layersRun: number[][];
+  /** The schedule's label, e.g. `linear:max=12,min=4,warmup=2,span=32`. */
+  schedule: string;
+  metrics: SkipMetrics;
+  /** The seed used, when sampling. */
+  seed?: number;
+  timing: { queuedMs: number; prefillMs: number; decodeMs: number; decodeTokensPerSecond: number };
+}
+
+/** What a loaded model is. */
+export interface ModelInfo {
+  /** The hub id, URL or folder it came from. */
+  source: string;
+  layers: number;
+  hiddenSize: number;
+  heads: number;
+  vocabSize: number;
+  maxPositions: number;
+  hasTokenizer: boolean;
+  /** GPU bytes the weights occupy. */
+  gpuBytes: number;
+  adapter: string;
+}
+
+/** A streamed generation: iterate for chunks; `result` settles with the whole output (or the error). */
+export interface GenerateStream extends AsyncIterable<GenerateChunk> {
+  readonly result: Promise<GenerateOutput>;
+}
+
+/** What both the in-process engine and the worker client offer. */
+export interface GenerationEngine {
+  readonly info: ModelInfo;
+  stream(request: GenerateRequest): GenerateStream;
+  generate(request: GenerateRequest): Promise<GenerateOutput>;
+}
