@@ -8,6 +8,7 @@ import { encodeSafetensors, parseSafetensors } from '../src/model/safetensors.ts
 import { dirSource, openSource } from '../src/model/source-node.ts';
 import { memorySource, urlSource } from '../src/model/source.ts';
 import type { HostTensor } from '../src/model/weights.ts';
+import { writeTorchBinCheckpoint } from '../scripts/write-torch-bin.ts';
 import { makeTinyModel } from './helpers/tiny-model.ts';
 
 const small = { layers: 2, hidden: 32, heads: 2, ffn: 64, vocab: 296, maxPositions: 32 };
@@ -129,11 +130,17 @@ describe('loadOptWeights', () => {
     expect(e).toBeInstanceOf(CheckpointFormatError);
     expect(e.message).toMatch(/"model.decoder.ghost"/);
 
+    // Shards without their index are not a checkpoint; a PyTorch .bin beside them is (see torch-bin.test.ts).
     rmSync(path.join(dir, 'model.safetensors.index.json'));
-    writeFileSync(path.join(dir, 'pytorch_model.bin'), '');
     const e2 = await rejection(loadOptWeights(dirSource(dir)));
     expect(e2).toBeInstanceOf(ModelFetchError);
-    expect(e2.message).toMatch(/neither model.safetensors nor model.safetensors.index.json.*PyTorch \.bin/);
+    expect(e2.message).toMatch(/no weights: none of model.safetensors, .*pytorch_model.bin.index.json/);
+    const tensors = new Map<string, HostTensor>();
+    for (const f of readdirSync(dir).filter((n) => n.endsWith('.safetensors'))) {
+      for (const [n, t] of parseSafetensors(new Uint8Array(readFileSync(path.join(dir, f))))) tensors.set(n, t);
+    }
+    await writeTorchBinCheckpoint(dir, Object.fromEntries(tensors));
+    expect((await loadOptWeights(dirSource(dir))).layers).toHaveLength(2);
 
     const e3 = await rejection(loadOptWeights(dirSource(path.join(dir, 'nope'))));
     expect(e3).toBeInstanceOf(ModelFetchError);

@@ -2,6 +2,7 @@ import { CheckpointFormatError, ConfigError, MissingTensorError, ModelFetchError
 import { parseOptConfig, type OptConfig } from './config.ts';
 import { parseSafetensors } from './safetensors.ts';
 import type { ModelSource } from './source.ts';
+import { parseTorchBin } from './torch-bin.ts';
 import type { HostTensor, LinearWeights, NormWeights, OptLayerWeights, OptWeights } from './weights.ts';
 
 export const SINGLE_FILE = 'model.safetensors';
@@ -29,44 +30,58 @@ export async function loadOptConfig(source: ModelSource): Promise<OptConfig> {
   return parseOptConfig(json);
 }
 
-/** Reads every safetensors file of the checkpoint and merges their tensors by name. */
+export const BIN_SINGLE = 'pytorch_model.bin';
+export const BIN_INDEX = 'pytorch_model.bin.index.json';
+
+type Parser = (bytes: Uint8Array, what: string) => Map<string, HostTensor>;
+
+const readSafetensors: Parser = (bytes, what) => parseSafetensors(bytes, what);
+// Integer buffers some exporters keep in .bin state_dicts are never OPT weights, so they are dropped.
+const readTorchBin: Parser = (bytes, what) => parseTorchBin(bytes, { what, skipIntegerTensors: true });
+
+/**
+ * Reads every weight file of the checkpoint and merges their tensors by name. safetensors is
+ * preferred (no pickle to interpret, zero-copy); PyTorch .bin files are the fallback many
+ * facebook/opt-* repos need, since their main branch has nothing else.
+ */
 async function readAllTensors(source: ModelSource): Promise<Map<string, HostTensor>> {
-  if (await source.exists(SINGLE_FILE)) {
-    return parseSafetensors(await source.readBytes(SINGLE_FILE), `${source.describe()}/${SINGLE_FILE}`);
+  const formats: [single: string, index: string, parse: Parser][] = [
+    [SINGLE_FILE, SHARD_INDEX, readSafetensors],
+    [BIN_SINGLE, BIN_INDEX, readTorchBin],
+  ];
+  for (const [single, index, parse] of formats) {
+    if (await source.exists(single)) {
+      return parse(await source.readBytes(single), `${source.describe()}/${single}`);
+    }
+    if (await source.exists(index)) return readSharded(source, index, parse);
   }
-  if (!(await source.exists(SHARD_INDEX))) {
-    const hasBin = (await source.exists('pytorch_model.bin')) || (await source.exists('pytorch_model.bin.index.json'));
-    throw new ModelFetchError(
-      `${source.describe()} has neither ${SINGLE_FILE} nor ${SHARD_INDEX}.` +
-        (hasBin
-          ? ' It holds only PyTorch .bin weights, which cannot be read here; many facebook/opt-* repos offer ' +
-            'safetensors on a pull-request ref (refs/pr/N) or can be converted with `safetensors` in Python.'
-          : ''),
-    );
-  }
+  throw new ModelFetchError(
+    `${source.describe()} has no weights: none of ${SINGLE_FILE}, ${SHARD_INDEX}, ${BIN_SINGLE} or ${BIN_INDEX}.`,
+  );
+}
+
+async function readSharded(source: ModelSource, indexName: string, parse: Parser): Promise<Map<string, HostTensor>> {
   let index: unknown;
   try {
-    index = JSON.parse(await source.readText(SHARD_INDEX));
+    index = JSON.parse(await source.readText(indexName));
   } catch (e) {
     if (e instanceof ModelFetchError) throw e;
-    throw new CheckpointFormatError(`${SHARD_INDEX}: not valid JSON (${(e as Error).message})`);
+    throw new CheckpointFormatError(`${indexName}: not valid JSON (${(e as Error).message})`);
   }
   const weightMap = (index as { weight_map?: unknown } | null)?.weight_map;
   if (typeof weightMap !== 'object' || weightMap === null || Array.isArray(weightMap)) {
-    throw new CheckpointFormatError(`${SHARD_INDEX}: no "weight_map" object`);
+    throw new CheckpointFormatError(`${indexName}: no "weight_map" object`);
   }
   const wanted = new Map<string, string[]>();
   for (const [name, file] of Object.entries(weightMap as Record<string, unknown>)) {
     if (typeof file !== 'string' || file.includes('..') || file.startsWith('/')) {
-      throw new CheckpointFormatError(
-        `${SHARD_INDEX}: tensor "${name}" maps to an invalid file ${JSON.stringify(file)}`,
-      );
+      throw new CheckpointFormatError(`${indexName}: tensor "${name}" maps to an invalid file ${JSON.stringify(file)}`);
     }
     wanted.set(file, [...(wanted.get(file) ?? []), name]);
   }
   const all = new Map<string, HostTensor>();
   for (const [file, names] of wanted) {
-    const shard = parseSafetensors(await source.readBytes(file), `${source.describe()}/${file}`);
+    const shard = parse(await source.readBytes(file), `${source.describe()}/${file}`);
     for (const name of names) {
       const t = shard.get(name);
       if (!t) throw new CheckpointFormatError(`${file}: the index places tensor "${name}" here but the file lacks it`);
@@ -151,8 +166,8 @@ export function assembleOptWeights(config: OptConfig, tensors: Map<string, HostT
 }
 
 /**
- * Loads config.json and the safetensors weights (single file or sharded) of an OPT checkpoint in
- * Hugging Face layout. Tensor bytes stay in their checkpoint dtype (F32, F16 or BF16).
+ * Loads config.json and the weights (safetensors or PyTorch .bin, single file or sharded) of an OPT
+ * checkpoint in Hugging Face layout. Tensor bytes stay in their checkpoint dtype (F32, F16 or BF16).
  */
 export async function loadOptWeights(source: ModelSource): Promise<OptWeights> {
   const config = await loadOptConfig(source);
