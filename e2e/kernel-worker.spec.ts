@@ -24,7 +24,7 @@ test('the linear kernel in a Web Worker matches the CPU reference', async ({ pag
   page.on('console', (m) => logs.push(`[${m.type()}] ${m.text()}`));
   page.on('pageerror', (e) => logs.push(`[pageerror] ${e.message}`));
 
-  await page.goto('/');
+  await page.goto('/kernels.html');
   await expect(page.getByRole('heading', { level: 1 })).toHaveText('SkipDecode Web');
   const state = await settled(page);
 
@@ -73,7 +73,7 @@ test('without WebGPU the page says so and how to get it', async ({ page }) => {
   await page.addInitScript(() => {
     Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined, configurable: true });
   });
-  await page.goto('/');
+  await page.goto('/kernels.html');
   const state = await settled(page);
   expect(state.state).toBe('no-webgpu');
   const alert = page.getByRole('alert');

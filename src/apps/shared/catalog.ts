@@ -1,0 +1,127 @@
+/**
+ * The models the apps offer: the offline demo model served from /models/ (made by
+ * scripts/prepare-demo-model.ts) and OPT checkpoints from the Hugging Face hub.
+ */
+import { listCachedModels, type CachedModel } from '../../model/cached-source.ts';
+
+export interface ModelChoice {
+  /** What the runtime loads: a hub id or an absolute base URL. */
+  spec: string;
+  label: string;
+  /** Approximate download in bytes (fp16 checkpoints), for the picker. */
+  bytes: number;
+  layers: number;
+  /** Shown under the picker. */
+  note: string;
+  offline: boolean;
+  /** Random weights: say so wherever its text appears. */
+  random: boolean;
+}
+
+/** What scripts/prepare-demo-model.ts writes to /models/demo.json. */
+interface DemoManifest {
+  name: string;
+  path: string;
+  trained: boolean;
+  layers: number;
+  hiddenSize: number;
+  description: string;
+  bytes: number;
+}
+
+export const DEMO_SPEC = 'demo';
+
+export const HUB_MODELS: ModelChoice[] = [
+  {
+    spec: 'facebook/opt-125m',
+    label: 'OPT-125m',
+    bytes: 251e6,
+    layers: 12,
+    note: '12 layers; about 250 MB from the Hugging Face hub, cached after the first download.',
+    offline: false,
+    random: false,
+  },
+  {
+    spec: 'facebook/opt-350m',
+    label: 'OPT-350m',
+    bytes: 663e6,
+    layers: 24,
+    note: '24 layers (post-LN); about 660 MB from the Hugging Face hub.',
+    offline: false,
+    random: false,
+  },
+  {
+    spec: 'facebook/opt-1.3b',
+    label: 'OPT-1.3b',
+    bytes: 2.63e9,
+    layers: 24,
+    note: '24 layers; about 2.6 GB: needs a discrete GPU or a recent laptop, and patience for the download.',
+    offline: false,
+    random: false,
+  },
+];
+
+let demo: Promise<ModelChoice | undefined> | undefined;
+
+/** The bundled demo model, or undefined when the site was deployed without one. */
+export function demoModel(): Promise<ModelChoice | undefined> {
+  demo ??= fetch(new URL('models/demo.json', document.baseURI))
+    .then(async (res) => {
+      if (!res.ok) return undefined;
+      const m = (await res.json()) as DemoManifest;
+      return {
+        spec: new URL(m.path.replace(/^\//, ''), document.baseURI).href,
+        label: m.trained ? `Bundled: ${m.name} (trained)` : 'Bundled demo (random weights)',
+        bytes: m.bytes,
+        layers: m.layers,
+        note: m.description,
+        offline: true,
+        random: !m.trained,
+      } satisfies ModelChoice;
+    })
+    .catch(() => undefined);
+  return demo;
+}
+
+/** The demo model first (it works offline), then the hub models. */
+export async function modelChoices(): Promise<ModelChoice[]> {
+  const d = await demoModel();
+  return d ? [d, ...HUB_MODELS] : [...HUB_MODELS];
+}
+
+/** Resolves a page or attribute value: 'demo' (or empty) means the bundled model. */
+export async function resolveChoice(spec: string | null | undefined): Promise<ModelChoice> {
+  const s = spec?.trim() ?? '';
+  const all = await modelChoices();
+  if (s === '' || s === DEMO_SPEC) {
+    if (all[0].offline) return all[0];
+  }
+  const known = all.find((c) => c.spec === s);
+  if (known) return known;
+  return {
+    spec: s,
+    label: s,
+    bytes: 0,
+    layers: 0,
+    note: 'A custom model by hub id or URL.',
+    offline: false,
+    random: false,
+  };
+}
+
+/** Which of `choices` sit complete in Cache Storage (hub ids, or base URLs for the demo). */
+export async function cachedSpecs(): Promise<Map<string, CachedModel>> {
+  const out = new Map<string, CachedModel>();
+  for (const m of await listCachedModels().catch(() => [])) {
+    out.set(m.model, m);
+    out.set(m.baseUrl.replace(/\/+$/, ''), m);
+  }
+  return out;
+}
+
+export function formatBytes(n: number): string {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(1)} GB`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(n >= 1e8 ? 0 : 1)} MB`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(0)} kB`;
+  return `${n} B`;
+}
