@@ -186,7 +186,7 @@ async function gemvRows(gpu: Gpu, tunings: GemvTuning[], ceiling: number): Promi
       );
       for (const [k, t] of tunings.entries()) {
         const gbps = weightBytes / ms[k] / 1e6;
-        const tuning = `wg ${t.wg} tpr ${t.tpr}`;
+        const tuning = `wg ${t.wg} tpr ${t.tpr} rpt ${t.rpt}`;
         rows.push({ shape: s.name, batch, tuning, weightBytes, us: ms[k] * 1000, gbps, ratio: gbps / ceiling });
         log(
           `  ${s.name.padEnd(20)} b${batch}  ${tuning.padEnd(16)} ${(ms[k] * 1000).toFixed(1).padStart(9)} us ` +
@@ -203,15 +203,14 @@ async function gemvRows(gpu: Gpu, tunings: GemvTuning[], ceiling: number): Promi
 }
 
 const SWEEP: GemvTuning[] = [
-  { wg: 32, tpr: 1 },
-  { wg: 64, tpr: 1 },
-  { wg: 128, tpr: 1 },
-  { wg: 256, tpr: 1 },
-  { wg: 64, tpr: 4 },
-  { wg: 64, tpr: 16 },
-  { wg: 64, tpr: 64 },
-  { wg: 256, tpr: 64 },
-  { wg: 256, tpr: 256 },
+  { wg: 64, tpr: 1, rpt: 1 },
+  { wg: 64, tpr: 1, rpt: 2 },
+  { wg: 64, tpr: 1, rpt: 4 },
+  { wg: 32, tpr: 1, rpt: 4 },
+  { wg: 128, tpr: 1, rpt: 4 },
+  { wg: 64, tpr: 8, rpt: 4 },
+  { wg: 64, tpr: 64, rpt: 1 },
+  { wg: 256, tpr: 32, rpt: 2 },
 ];
 
 const gpu = await nodeGpu();
@@ -219,7 +218,9 @@ log(`adapter: ${gpu.adapterName}`);
 log('(a) streaming-read ceiling');
 const ceiling = await streamCeiling(gpu);
 log(`  ceiling: ${ceiling.gbps.toFixed(2)} GB/s (${ceiling.config}, ${(ceiling.bytes / 2 ** 20).toFixed(0)} MiB)`);
-log(`(b) linear gemv, f16 weights${sweep ? ' (sweep)' : `, wg ${DEFAULT_GEMV.wg} tpr ${DEFAULT_GEMV.tpr}`}`);
+log(
+  `(b) linear gemv, f16 weights${sweep ? ' (sweep)' : `, wg ${DEFAULT_GEMV.wg} tpr ${DEFAULT_GEMV.tpr} rpt ${DEFAULT_GEMV.rpt}`}`,
+);
 const rows = await gemvRows(gpu, sweep ? SWEEP : [DEFAULT_GEMV], ceiling.gbps);
 if (json) console.log(JSON.stringify({ adapter: gpu.adapterName, ceiling, gemv: rows }));
 gpu.dispose();

@@ -2,15 +2,19 @@
 // W: one GpuMatrix chunk, array<WQuad> of [chunk_rows][quads] (prelude decides the dtype);
 // x: [rows][cols] f32 (read through xquad(), declared by the host); y: [rows][out_width] f32, this
 // chunk writing columns row_start .. row_start + chunk_rows. rows = batch (per_sequence) or batch*tokens.
-// Generated consts: WG threads, TPR threads per output (power of two), BT rows per workgroup (1, 2, 4 or 8; grid y covers the rest), RELU, RESIDUAL; bias_at()
-// comes from the host (0 when there is no bias).
-// Every weight quad is loaded once per workgroup and applied to all BT rows, so for rows <= BT the
-// weights cross memory exactly once. Per-row accumulators are whole vectors (`wv * mat4x4(x rows)`
-// is four dot products at once) rather than arrays: on a CPU JIT (lavapipe) a private array indexed
-// in a loop lives in memory and made batch 4 three times slower than batch 1.
-// Why TPR = 1 on software adapters: each SIMD lane owns one output and walks its row alone, so there
-// is no cross-lane reduction at all; a workgroup-memory tree reduction needs barriers, which lavapipe
-// runs as coroutine switches and which cost more than the loads (TPR = 64 measured 8x slower).
+// Generated consts: WG threads; TPR threads sharing one output (power of two); RPT outputs per thread
+// group (1, 2 or 4); BT input rows per workgroup (1, 2, 4 or 8; grid y covers the rest); RELU,
+// RESIDUAL. bias_at() comes from the host (0 when there is no bias).
+//
+// Every weight quad is loaded once and applied to all BT input rows, so for rows <= BT the weights
+// cross memory exactly once, which is what bounds decode. Measured on lavapipe (bench/bandwidth.ts):
+// - TPR = 1 (each SIMD lane walks whole rows alone) beats any cross-lane reduction: a workgroup tree
+//   reduction needs barriers, which lavapipe runs as coroutine switches (TPR 64: 8x slower).
+// - RPT = 4 (each lane owns 4 outputs) shares every x quad among 4 weight rows: +60% over RPT 1,
+//   since per-quad x loads and loop control cost as much as the weight load itself.
+// - Accumulators are whole vectors (`wv * mat4x4(x rows)` is four dot products): a private array
+//   indexed in a loop lives in memory on a CPU JIT and made batch 4 three times slower.
+// - Unrolling K, workgroup sizes 32..256 and native f16 loads (shader-f16) did not help.
 // On GPUs TPR >= 32 makes neighbouring threads read neighbouring quads (coalesced) instead.
 
 struct Step { batch: u32, tokens: u32, past: u32, max_seq: u32 }
@@ -24,9 +28,56 @@ struct Params {
 @group(0) @binding(2) var<storage, read> w: array<WQuad>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
-const OUTS: u32 = WG / TPR;
-// Partial sums of rows 0-3 (lo) and 4-7 (hi) of each thread, for the TPR > 1 reduction.
+const GROUPS: u32 = WG / TPR;
+// Input rows 0-3 (lo) and 4-7 (hi) of one output per thread, for the TPR > 1 reduction.
 var<workgroup> partial: array<vec4<f32>, select(1u, 2u * WG, TPR > 1u)>;
+
+// One weight quad against input rows 0-3: elementwise for BT = 1 (summed at the end), else one dot
+// product per input row.
+fn lo_term(wv: vec4<f32>, xl: mat4x4<f32>) -> vec4<f32> {
+  if (BT == 1u) { return wv * xl[0]; }
+  if (BT == 2u) { return vec4<f32>(wv * mat2x4<f32>(xl[0], xl[1]), 0.0, 0.0); }
+  return wv * xl;
+}
+
+fn finish_lo(v: vec4<f32>) -> vec4<f32> {
+  if (BT == 1u) { return vec4<f32>(v.x + v.y + v.z + v.w, 0.0, 0.0, 0.0); }
+  return v;
+}
+
+// Sums lo/hi over the TPR threads of a group (identity when TPR = 1). Called in uniform control flow.
+fn reduce(lid: u32, lane: u32, lo: ptr<function, vec4<f32>>, hi: ptr<function, vec4<f32>>) {
+  if (TPR == 1u) { return; }
+  partial[lid] = *lo;
+  partial[WG + lid] = *hi;
+  workgroupBarrier();
+  for (var s = TPR / 2u; s > 0u; s = s >> 1u) {
+    if (lane < s) {
+      partial[lid] += partial[lid + s];
+      partial[WG + lid] += partial[WG + lid + s];
+    }
+    workgroupBarrier();
+  }
+  *lo = partial[lid];
+  *hi = partial[WG + lid];
+  workgroupBarrier();
+}
+
+fn emit(o: u32, r0: u32, rows: u32, lo: vec4<f32>, hi: vec4<f32>) {
+  if (o >= params.chunk_rows) { return; }
+  let og = params.row_start + o;
+  let bias = bias_at(og);
+  for (var b = 0u; b < BT; b++) {
+    let r = r0 + b;
+    if (r < rows) {
+      var v = select(hi[b % 4u], lo[b % 4u], b < 4u) + bias;
+      if (RELU) { v = max(v, 0.0); }
+      let at = r * params.out_width + og;
+      if (RESIDUAL) { v += y[at]; }
+      y[at] = v;
+    }
+  }
+}
 
 @compute @workgroup_size(WG)
 fn main(
@@ -36,74 +87,77 @@ fn main(
 ) {
   let rows = select(step.batch * step.tokens, step.batch, params.per_sequence == 1u);
   let lane = lid % TPR;
-  let o = (wg.x + wg.z * nwg.x) * OUTS + lid / TPR;
+  // Outputs o0 .. o0 + RPT - 1 of this thread group: consecutive rows of W.
+  let o0 = ((wg.x + wg.z * nwg.x) * GROUPS + lid / TPR) * RPT;
   let r0 = wg.y * BT;
-  let live = o < params.chunk_rows;
 
   // Rows past the end re-read the last row (in bounds, cached) and are never stored.
-  let last = max(rows, 1u) - 1u;
-  let x0 = min(r0, last);
-  let x1 = min(r0 + 1u, last);
-  let x2 = min(r0 + 2u, last);
-  let x3 = min(r0 + 3u, last);
-  let x4 = min(r0 + 4u, last);
-  let x5 = min(r0 + 5u, last);
-  let x6 = min(r0 + 6u, last);
-  let x7 = min(r0 + 7u, last);
-  var a1 = vec4<f32>(0.0); // BT == 1: elementwise products, summed at the end
-  var a2 = vec2<f32>(0.0); // BT == 2: one sum per row
-  var lo = vec4<f32>(0.0); // BT >= 4: rows 0-3
-  var hi = vec4<f32>(0.0); // BT == 8: rows 4-7
-  if (live) {
-    let base = o * params.quads;
-    // With TPR > 1 neighbouring threads read neighbouring quads of one row.
+  let last_r = max(rows, 1u) - 1u;
+  var xr: vec4<u32>;
+  var xh: vec4<u32>;
+  for (var i = 0u; i < 4u; i++) {
+    xr[i] = min(r0 + i, last_r);
+    xh[i] = min(r0 + 4u + i, last_r);
+  }
+  let last_o = max(params.chunk_rows, 1u) - 1u;
+  let b0 = min(o0, last_o) * params.quads;
+  let b1 = min(o0 + 1u, last_o) * params.quads;
+  let b2 = min(o0 + 2u, last_o) * params.quads;
+  let b3 = min(o0 + 3u, last_o) * params.quads;
+
+  var lo0 = vec4<f32>(0.0);
+  var lo1 = vec4<f32>(0.0);
+  var lo2 = vec4<f32>(0.0);
+  var lo3 = vec4<f32>(0.0);
+  var hi0 = vec4<f32>(0.0);
+  var hi1 = vec4<f32>(0.0);
+  var hi2 = vec4<f32>(0.0);
+  var hi3 = vec4<f32>(0.0);
+  if (o0 < params.chunk_rows) {
+    // With TPR > 1 neighbouring threads read neighbouring quads of the same rows.
     for (var q = lane; q < params.quads; q += TPR) {
-      let wv = wquad(w[base + q]);
-      if (BT == 1u) {
-        a1 += wv * xquad(x0, q);
-      } else if (BT == 2u) {
-        a2 += wv * mat2x4<f32>(xquad(x0, q), xquad(x1, q));
-      } else {
-        lo += wv * mat4x4<f32>(xquad(x0, q), xquad(x1, q), xquad(x2, q), xquad(x3, q));
-        if (BT == 8u) {
-          hi += wv * mat4x4<f32>(xquad(x4, q), xquad(x5, q), xquad(x6, q), xquad(x7, q));
-        }
+      var xl = mat4x4<f32>();
+      var xu = mat4x4<f32>();
+      xl[0] = xquad(xr[0], q);
+      if (BT >= 2u) { xl[1] = xquad(xr[1], q); }
+      if (BT >= 4u) {
+        xl[2] = xquad(xr[2], q);
+        xl[3] = xquad(xr[3], q);
+      }
+      if (BT == 8u) { xu = mat4x4<f32>(xquad(xh[0], q), xquad(xh[1], q), xquad(xh[2], q), xquad(xh[3], q)); }
+      let w0 = wquad(w[b0 + q]);
+      lo0 += lo_term(w0, xl);
+      if (BT == 8u) { hi0 += w0 * xu; }
+      if (RPT >= 2u) {
+        let w1 = wquad(w[b1 + q]);
+        lo1 += lo_term(w1, xl);
+        if (BT == 8u) { hi1 += w1 * xu; }
+      }
+      if (RPT == 4u) {
+        let w2 = wquad(w[b2 + q]);
+        lo2 += lo_term(w2, xl);
+        if (BT == 8u) { hi2 += w2 * xu; }
+        let w3 = wquad(w[b3 + q]);
+        lo3 += lo_term(w3, xl);
+        if (BT == 8u) { hi3 += w3 * xu; }
       }
     }
-  }
-  if (BT == 1u) {
-    lo = vec4<f32>(a1.x + a1.y + a1.z + a1.w, 0.0, 0.0, 0.0);
-  } else if (BT == 2u) {
-    lo = vec4<f32>(a2, 0.0, 0.0);
   }
 
-  if (TPR > 1u) {
-    partial[lid] = lo;
-    partial[WG + lid] = hi;
-    workgroupBarrier();
-    for (var s = TPR / 2u; s > 0u; s = s >> 1u) {
-      if (lane < s) {
-        partial[lid] += partial[lid + s];
-        partial[WG + lid] += partial[WG + lid + s];
-      }
-      workgroupBarrier();
-    }
-    lo = partial[lid];
-    hi = partial[WG + lid];
+  lo0 = finish_lo(lo0);
+  reduce(lid, lane, &lo0, &hi0);
+  if (lane == 0u) { emit(o0, r0, rows, lo0, hi0); }
+  if (RPT >= 2u) {
+    lo1 = finish_lo(lo1);
+    reduce(lid, lane, &lo1, &hi1);
+    if (lane == 0u) { emit(o0 + 1u, r0, rows, lo1, hi1); }
   }
-
-  if (live && lane == 0u) {
-    let og = params.row_start + o;
-    let bias = bias_at(og);
-    for (var b = 0u; b < BT; b++) {
-      let r = r0 + b;
-      if (r < rows) {
-        var v = select(hi[b % 4u], lo[b % 4u], b < 4u) + bias;
-        if (RELU) { v = max(v, 0.0); }
-        let at = r * params.out_width + og;
-        if (RESIDUAL) { v += y[at]; }
-        y[at] = v;
-      }
-    }
+  if (RPT == 4u) {
+    lo2 = finish_lo(lo2);
+    reduce(lid, lane, &lo2, &hi2);
+    if (lane == 0u) { emit(o0 + 2u, r0, rows, lo2, hi2); }
+    lo3 = finish_lo(lo3);
+    reduce(lid, lane, &lo3, &hi3);
+    if (lane == 0u) { emit(o0 + 3u, r0, rows, lo3, hi3); }
   }
 }

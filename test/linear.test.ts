@@ -144,11 +144,13 @@ describe('linear vs float64 reference', () => {
   // The default on a CPU adapter gives each thread a whole row; GPUs share a row among threads and
   // reduce in workgroup memory, which must be just as exact.
   for (const gemv of [
-    { wg: 64, tpr: 16 },
-    { wg: 32, tpr: 32 },
-    { wg: 256, tpr: 1 },
+    { wg: 64, tpr: 16, rpt: 1 },
+    { wg: 32, tpr: 4, rpt: 4 },
+    { wg: 128, tpr: 4, rpt: 2 },
+    { wg: 256, tpr: 1, rpt: 1 },
+    { wg: 32, tpr: 1, rpt: 2 },
   ]) {
-    it(`gemv with wg ${gemv.wg}, ${gemv.tpr} threads per output`, async () => {
+    it(`gemv with wg ${gemv.wg}, ${gemv.tpr} threads per ${gemv.rpt} outputs`, async () => {
       for (const [rows, inF, outF] of SHAPES) {
         await check({ dtype: 'F16', variant: 'gemv', rows, inF, outF, bias: true, residual: true, split: 3.4, gemv });
       }

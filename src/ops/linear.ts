@@ -32,8 +32,10 @@ export const GEMV_MAX_ROWS = 8;
 export interface GemvTuning {
   wg: number;
   tpr: number;
+  /** outputs each thread group owns: 1, 2 or 4 */
+  rpt: number;
 }
-export const DEFAULT_GEMV: GemvTuning = { wg: 64, tpr: 1 };
+export const DEFAULT_GEMV: GemvTuning = { wg: 64, tpr: 1, rpt: 4 };
 const GEMM_TN = 32;
 const GEMM_TM = 32;
 
@@ -92,7 +94,8 @@ export class Linear {
     tuning: { gemv?: GemvTuning } = {},
   ) {
     this.gemv = tuning.gemv ?? DEFAULT_GEMV;
-    const { wg, tpr } = this.gemv;
+    const { wg, tpr, rpt } = this.gemv;
+    if (![1, 2, 4].includes(rpt)) throw new RangeError(`gemv rpt must be 1, 2 or 4, got ${rpt}`);
     if (wg % tpr !== 0 || (tpr & (tpr - 1)) !== 0)
       throw new RangeError(`gemv tpr ${tpr} must be a power of two dividing wg ${wg}`);
   }
@@ -113,7 +116,7 @@ export class Linear {
       xVec4: m.cols % 4 === 0,
     };
     const gemvPipes = GEMV_BT.map((bt) =>
-      this.pipeline('linear_gemv', flags, { WG: this.gemv.wg, TPR: this.gemv.tpr, BT: bt }),
+      this.pipeline('linear_gemv', flags, { WG: this.gemv.wg, TPR: this.gemv.tpr, RPT: this.gemv.rpt, BT: bt }),
     );
     const gemmPipe = this.pipeline('linear_gemm', flags, {});
     const chunks: ChunkDispatch[] = m.chunks.map((c, i) => {
@@ -136,7 +139,14 @@ export class Linear {
         params,
       };
     });
-    return new LinearBound(this.gpu, b.rows, chunks, gemvPipes, gemmPipe, this.gemv.wg / this.gemv.tpr);
+    return new LinearBound(
+      this.gpu,
+      b.rows,
+      chunks,
+      gemvPipes,
+      gemmPipe,
+      (this.gemv.wg / this.gemv.tpr) * this.gemv.rpt,
+    );
   }
 }
 

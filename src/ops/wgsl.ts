@@ -35,8 +35,9 @@ export function weightPrelude(gpu: Gpu, dtype: WeightDType): string {
 }
 
 /**
- * Shader source for a kernel body that reads a GpuMatrix: generated consts, then the prelude for
- * `dtype`, then `extra` (generated declarations such as optional bindings), then `shaders/<body>.wgsl`.
+ * Shader source for a kernel body that reads a GpuMatrix: the prelude for `dtype` (first, so a prelude
+ * may open with an `enable` directive), then generated consts, then `extra` (generated declarations
+ * such as optional bindings), then `shaders/<body>.wgsl`.
  * Pipeline keys must include `dtype`, every const and whatever `extra` depends on.
  */
 export function withWeights(
@@ -46,5 +47,5 @@ export function withWeights(
   consts: Record<string, WgslConst> = {},
   extra = '',
 ): string {
-  return [wgslConsts(consts), weightPrelude(gpu, dtype), extra, gpu.shaders(body)].join('\n');
+  return [weightPrelude(gpu, dtype), wgslConsts(consts), extra, gpu.shaders(body)].join('\n');
 }
