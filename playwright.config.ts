@@ -4,6 +4,8 @@ import { defineConfig } from '@playwright/test';
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const PORT = Number(process.env.SKIPDECODE_PORT ?? 5173);
 const CI = !!process.env.CI;
+/** The hub-layout model server e2e/api.spec.ts loads from (scripts/serve-hub.ts writes tiny models at start). */
+export const HUB_PORT = Number(process.env.SKIPDECODE_HUB_PORT ?? PORT + 17);
 
 /**
  * The smallest flag set that gives headless Chromium a WebGPU adapter without a GPU (SwiftShader),
@@ -38,12 +40,22 @@ export default defineConfig({
     trace: 'retain-on-failure',
     launchOptions: { executablePath: CHROMIUM, args: CHROMIUM_ARGS },
   },
-  webServer: {
-    command: `npx vite --port ${PORT} --strictPort`,
-    url: `http://localhost:${PORT}/`,
-    reuseExistingServer: !CI,
-    timeout: 120_000,
-    stdout: 'ignore',
-    stderr: 'pipe',
-  },
+  webServer: [
+    {
+      command: `npx vite --port ${PORT} --strictPort`,
+      url: `http://localhost:${PORT}/`,
+      reuseExistingServer: !CI,
+      timeout: 120_000,
+      stdout: 'ignore',
+      stderr: 'pipe',
+    },
+    {
+      command: `npx tsx scripts/serve-hub.ts --port ${HUB_PORT}`,
+      url: `http://localhost:${HUB_PORT}/__stats`,
+      reuseExistingServer: !CI,
+      timeout: 60_000,
+      stdout: 'ignore',
+      stderr: 'pipe',
+    },
+  ],
 });
