@@ -4,7 +4,7 @@
  * file list first (HEAD requests, the shard index), so download progress has totals from the start.
  */
 import { ModelFetchError } from '../errors.ts';
-import { loadOptConfig, loadOptWeights, SHARD_INDEX, SINGLE_FILE } from './checkpoint.ts';
+import { BIN_INDEX, BIN_SINGLE, loadOptConfig, loadOptWeights, SHARD_INDEX, SINGLE_FILE } from './checkpoint.ts';
 import type { OptConfig } from './config.ts';
 import { loadAnyTokenizer } from './gpt2-tokenizer.ts';
 import { ProgressTracker } from './progress.ts';
@@ -96,14 +96,29 @@ async function planFiles(source: ModelSource, progress: ProgressTracker): Promis
     progress.plan(SINGLE_FILE, size);
     return size;
   }
-  if (!(await source.exists(SHARD_INDEX))) return undefined;
+  if (await source.exists(SHARD_INDEX)) return planShards(source, progress, SHARD_INDEX);
+  // PyTorch checkpoints, which the weight loader falls back to, in the same two layouts.
+  if (await source.exists(BIN_SINGLE)) {
+    const size = sizeOf(source, BIN_SINGLE);
+    progress.plan(BIN_SINGLE, size);
+    return size;
+  }
+  if (await source.exists(BIN_INDEX)) return planShards(source, progress, BIN_INDEX);
+  return undefined;
+}
+
+async function planShards(
+  source: ModelSource,
+  progress: ProgressTracker,
+  indexFile: string,
+): Promise<number | undefined> {
   let index: { weight_map?: Record<string, string>; metadata?: { total_size?: number } };
   try {
-    index = JSON.parse(await source.readText(SHARD_INDEX)) as typeof index;
+    index = JSON.parse(await source.readText(indexFile)) as typeof index;
   } catch {
     return undefined;
   }
-  progress.plan(SHARD_INDEX, sizeOf(source, SHARD_INDEX));
+  progress.plan(indexFile, sizeOf(source, indexFile));
   const shards = [...new Set(Object.values(index.weight_map ?? {}))].filter((f) => typeof f === 'string');
   const sizes = await Promise.all(
     shards.map(async (f) => {
