@@ -123,40 +123,15 @@ const OP = {
   FRAME: 0x95,
 } as const;
 
-const OP_NAMES: Record<number, string> = {
-  0x30: 'POP',
-  0x31: 'POP_MARK',
-  0x32: 'DUP',
-  0x46: 'FLOAT',
-  0x49: 'INT',
-  0x4c: 'LONG',
-  0x50: 'PERSID',
-  0x53: 'STRING',
-  0x54: 'BINSTRING',
-  0x55: 'SHORT_BINSTRING',
-  0x56: 'UNICODE',
-  0x64: 'DICT',
-  0x67: 'GET',
-  0x69: 'INST',
-  0x6c: 'LIST',
-  0x6f: 'OBJ',
-  0x70: 'PUT',
-  0x81: 'NEWOBJ',
-  0x82: 'EXT1',
-  0x83: 'EXT2',
-  0x84: 'EXT4',
-  0x8b: 'LONG4',
-  0x8e: 'BINBYTES8',
-  0x8f: 'EMPTY_SET',
-  0x90: 'ADDITEMS',
-  0x91: 'FROZENSET',
-  0x92: 'NEWOBJ_EX',
-  0x96: 'BYTEARRAY8',
-  0x97: 'NEXT_BUFFER',
-  0x98: 'READONLY_BUFFER',
-  0x42: 'BINBYTES',
-  0x43: 'SHORT_BINBYTES',
-};
+// Opcodes this reader refuses, named only so that the refusal can say which one it met.
+const REFUSED =
+  '30 POP 31 POP_MARK 32 DUP 42 BINBYTES 43 SHORT_BINBYTES 46 FLOAT 49 INT 4c LONG 50 PERSID 53 STRING ' +
+  '54 BINSTRING 55 SHORT_BINSTRING 56 UNICODE 64 DICT 67 GET 69 INST 6c LIST 6f OBJ 70 PUT 81 NEWOBJ 82 EXT1 ' +
+  '83 EXT2 84 EXT4 8b LONG4 8e BINBYTES8 8f EMPTY_SET 90 ADDITEMS 91 FROZENSET 92 NEWOBJ_EX 96 BYTEARRAY8 ' +
+  '97 NEXT_BUFFER 98 READONLY_BUFFER';
+const OP_NAMES: Record<number, string> = {};
+const refused = REFUSED.split(' ');
+for (let i = 0; i < refused.length; i += 2) OP_NAMES[parseInt(refused[i], 16)] = refused[i + 1];
 for (const [name, code] of Object.entries(OP)) OP_NAMES[code] = name;
 
 /** The pickletools name of an opcode byte, for messages. */
