@@ -14,7 +14,7 @@ import type { Gpu } from '../src/gpu/context.ts';
 import { nodeGpu } from '../src/gpu/node.ts';
 import { stepWords, type StepShape } from '../src/gpu/kernel.ts';
 import type { HostTensor } from '../src/model/weights.ts';
-import { DEFAULT_GEMV, Linear, type GemvTuning } from '../src/ops/linear.ts';
+import { defaultTuning, Linear, type GemvTuning } from '../src/ops/linear.ts';
 import { destroyMatrix, uploadMatrix } from '../src/ops/matrix.ts';
 import { wgslConsts } from '../src/ops/wgsl.ts';
 
@@ -186,7 +186,7 @@ async function gemvRows(gpu: Gpu, tunings: GemvTuning[], ceiling: number): Promi
       );
       for (const [k, t] of tunings.entries()) {
         const gbps = weightBytes / ms[k] / 1e6;
-        const tuning = `wg ${t.wg} tpr ${t.tpr} rpt ${t.rpt}`;
+        const tuning = describe(t);
         rows.push({ shape: s.name, batch, tuning, weightBytes, us: ms[k] * 1000, gbps, ratio: gbps / ceiling });
         log(
           `  ${s.name.padEnd(20)} b${batch}  ${tuning.padEnd(16)} ${(ms[k] * 1000).toFixed(1).padStart(9)} us ` +
@@ -201,6 +201,8 @@ async function gemvRows(gpu: Gpu, tunings: GemvTuning[], ceiling: number): Promi
   }
   return rows;
 }
+
+const describe = (t: GemvTuning) => `wg ${t.wg} tpr ${t.tpr} rpt ${t.rpt}`;
 
 const SWEEP: GemvTuning[] = [
   { wg: 64, tpr: 1, rpt: 1 },
@@ -219,9 +221,9 @@ log('(a) streaming-read ceiling');
 const ceiling = await streamCeiling(gpu);
 log(`  ceiling: ${ceiling.gbps.toFixed(2)} GB/s (${ceiling.config}, ${(ceiling.bytes / 2 ** 20).toFixed(0)} MiB)`);
 log(
-  `(b) linear gemv, f16 weights${sweep ? ' (sweep)' : `, wg ${DEFAULT_GEMV.wg} tpr ${DEFAULT_GEMV.tpr} rpt ${DEFAULT_GEMV.rpt}`}`,
+  `(b) linear gemv, f16 weights${sweep ? ' (sweep)' : `, ${describe(defaultTuning(gpu).gemv)} (default for this adapter)`}`,
 );
-const rows = await gemvRows(gpu, sweep ? SWEEP : [DEFAULT_GEMV], ceiling.gbps);
+const rows = await gemvRows(gpu, sweep ? SWEEP : [defaultTuning(gpu).gemv], ceiling.gbps);
 if (json) console.log(JSON.stringify({ adapter: gpu.adapterName, ceiling, gemv: rows }));
 gpu.dispose();
 process.exit(0);

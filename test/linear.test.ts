@@ -3,7 +3,16 @@ import type { Gpu } from '../src/gpu/context.ts';
 import type { StepShape } from '../src/gpu/kernel.ts';
 import { tensorFromNumbers, tensorToFloat64 } from '../src/model/dtype.ts';
 import type { TensorDType } from '../src/model/weights.ts';
-import { GEMV_MAX_ROWS, Linear, linearVariant, type GemvTuning, type LinearVariant } from '../src/ops/linear.ts';
+import {
+  CPU_TUNING,
+  GEMV_MAX_ROWS,
+  GPU_TUNING,
+  Linear,
+  linearVariant,
+  type GemvTuning,
+  type LinearTuning,
+  type LinearVariant,
+} from '../src/ops/linear.ts';
 import { chunkBytes, destroyMatrix, uploadMatrix } from '../src/ops/matrix.ts';
 import { linearReference } from '../src/reference/linear.ts';
 import { randomFloats, readF32, stepUniform, storage, testGpu } from './helpers/gpu.ts';
@@ -23,6 +32,7 @@ interface Case {
   /** Pretend the device's binding limit is this small. */
   bindingLimit?: number;
   gemv?: GemvTuning;
+  tuning?: LinearTuning;
 }
 
 function withBindingLimit(g: Gpu, maxStorageBufferBindingSize: number): Gpu {
@@ -50,7 +60,7 @@ async function check(c: Case): Promise<{ chunks: number }> {
   const out = residual ? gpu.upload('y', residual) : storage(gpu, 'y', c.rows * c.outF * 4);
   const shape: StepShape =
     c.mode === 'sequences' ? { batch: c.rows, tokens: 1, past: 0 } : { batch: 1, tokens: c.rows, past: 0 };
-  const bound = new Linear(gpu, { gemv: c.gemv }).bind({
+  const bound = new Linear(gpu, c.tuning ?? (c.gemv ? { gemv: c.gemv } : {})).bind({
     label: 'lin',
     weight: m,
     bias: bias ? gpu.upload('b', bias) : undefined,
@@ -127,11 +137,28 @@ describe('linear vs float64 reference', () => {
     await check({ dtype: 'F16', variant: 'gemm', rows: 40, inF: 64, outF: 33, bias: true, mode: 'sequences' });
   });
 
-  it('picks gemv for decode-sized row counts and gemm beyond', () => {
+  it('picks gemv for decode-sized row counts and gemm beyond (GPU), gemv throughout (CPU)', () => {
     expect(linearVariant(1)).toEqual({ kind: 'gemv', bt: 1 });
     expect(linearVariant(3)).toEqual({ kind: 'gemv', bt: 4 });
     expect(linearVariant(8)).toEqual({ kind: 'gemv', bt: 8 });
     expect(linearVariant(37)).toEqual({ kind: 'gemm' });
+    expect(linearVariant(37, GPU_TUNING.gemvMaxRows)).toEqual({ kind: 'gemm' });
+    expect(linearVariant(37, CPU_TUNING.gemvMaxRows)).toEqual({ kind: 'gemv', bt: 8 });
+  });
+
+  it('uses the GPU tuning end to end (coalesced gemv, gemm past 8 rows)', async () => {
+    for (const rows of [1, 5, 9, 40]) {
+      await check({
+        dtype: 'BF16',
+        variant: 'auto',
+        rows,
+        inF: 100,
+        outF: 65,
+        bias: true,
+        relu: true,
+        tuning: GPU_TUNING,
+      });
+    }
   });
 
   it('runs the chosen variant without a forced one, unchunked', async () => {

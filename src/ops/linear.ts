@@ -25,23 +25,47 @@ export type LinearVariant = { kind: 'gemv'; bt: number } | { kind: 'gemm' };
 
 // gemv tiles: one pipeline per rows-per-workgroup so a batch of 1 does no work for phantom rows.
 const GEMV_BT = [1, 2, 4, 8];
-/** Rows above this run the tiled gemm; up to it every weight is read once by gemv. */
+// Output and row tile of linear_gemm.wgsl.
+const GEMM_TN = 32;
+const GEMM_TM = 32;
+
+/** Rows above this run the tiled gemm on a GPU; up to it every weight is read once by gemv. */
 export const GEMV_MAX_ROWS = 8;
 
-/** gemv shape: threads per workgroup and threads cooperating on one output (see linear_gemv.wgsl). */
+/** gemv shape: threads per workgroup, threads sharing one output, outputs per thread group (see linear_gemv.wgsl). */
 export interface GemvTuning {
   wg: number;
   tpr: number;
   /** outputs each thread group owns: 1, 2 or 4 */
   rpt: number;
 }
-export const DEFAULT_GEMV: GemvTuning = { wg: 64, tpr: 1, rpt: 4 };
-const GEMM_TN = 32;
-const GEMM_TM = 32;
 
-export function linearVariant(rows: number): LinearVariant {
-  if (rows > GEMV_MAX_ROWS) return { kind: 'gemm' };
-  return { kind: 'gemv', bt: GEMV_BT.find((b) => b >= rows) ?? GEMV_MAX_ROWS };
+export interface LinearTuning {
+  gemv: GemvTuning;
+  /** Row counts above this run linear_gemm; at or below, linear_gemv in tiles of up to 8 rows. */
+  gemvMaxRows: number;
+}
+
+/**
+ * CPU adapters (lavapipe, SwiftShader) run invocations as SIMD lanes: one lane per 4 outputs and no
+ * barriers is fastest (bench/bandwidth.ts), and the barrier-tiled gemm lost to 8-row gemv tiles even at
+ * 128 rows (2-4x on lavapipe), so they never switch. GPUs want coalesced reads and tiled prefill; their
+ * default is a reasoned starting point, to be re-tuned with `bench/bandwidth.ts --sweep` on the device.
+ */
+export const CPU_TUNING: LinearTuning = { gemv: { wg: 64, tpr: 1, rpt: 4 }, gemvMaxRows: Infinity };
+export const GPU_TUNING: LinearTuning = { gemv: { wg: 128, tpr: 32, rpt: 2 }, gemvMaxRows: GEMV_MAX_ROWS };
+
+export function isCpuAdapter(gpu: Gpu): boolean {
+  return /llvmpipe|lavapipe|swiftshader|software/i.test(gpu.adapterName);
+}
+
+export function defaultTuning(gpu: Gpu): LinearTuning {
+  return isCpuAdapter(gpu) ? CPU_TUNING : GPU_TUNING;
+}
+
+export function linearVariant(rows: number, gemvMaxRows = GEMV_MAX_ROWS): LinearVariant {
+  if (rows > gemvMaxRows) return { kind: 'gemm' };
+  return { kind: 'gemv', bt: GEMV_BT.find((b) => b >= rows) ?? GEMV_BT[GEMV_BT.length - 1] };
 }
 
 interface Flags {
@@ -87,13 +111,16 @@ interface ChunkDispatch {
  */
 export class Linear {
   private readonly gemv: GemvTuning;
+  private readonly gemvMaxRows: number;
 
-  /** `gemv` overrides the default shape (the bandwidth bench sweeps it). */
+  /** Tuning defaults to the adapter's kind (`defaultTuning`); the bench and tests override it. */
   constructor(
     private readonly gpu: Gpu,
-    tuning: { gemv?: GemvTuning } = {},
+    tuning: Partial<LinearTuning> = {},
   ) {
-    this.gemv = tuning.gemv ?? DEFAULT_GEMV;
+    const base = defaultTuning(gpu);
+    this.gemv = tuning.gemv ?? base.gemv;
+    this.gemvMaxRows = tuning.gemvMaxRows ?? base.gemvMaxRows;
     const { wg, tpr, rpt } = this.gemv;
     if (![1, 2, 4].includes(rpt)) throw new RangeError(`gemv rpt must be 1, 2 or 4, got ${rpt}`);
     if (wg % tpr !== 0 || (tpr & (tpr - 1)) !== 0)
@@ -146,6 +173,7 @@ export class Linear {
       gemvPipes,
       gemmPipe,
       (this.gemv.wg / this.gemv.tpr) * this.gemv.rpt,
+      this.gemvMaxRows,
     );
   }
 }
@@ -169,6 +197,7 @@ export class LinearBound implements Bound {
     private readonly gemvPipes: GPUComputePipeline[],
     private readonly gemmPipe: GPUComputePipeline,
     private readonly gemvOuts: number,
+    private readonly gemvMaxRows: number,
   ) {
     this.maxDim = gpu.limits.maxComputeWorkgroupsPerDimension;
   }
@@ -184,14 +213,14 @@ export class LinearBound implements Bound {
 
   /** The kernel `encode` runs for this step shape (for traces and tests). */
   variant(shape: StepShape): LinearVariant {
-    return linearVariant(this.rows(shape));
+    return linearVariant(this.rows(shape), this.gemvMaxRows);
   }
 
   /** `variant` overrides the choice by row count; tests use it to run both kernels on every shape. */
   encode(pass: GPUComputePassEncoder, shape: StepShape, variant?: LinearVariant): void {
     const rows = this.rows(shape);
     if (rows === 0) return;
-    const v = variant ?? linearVariant(rows);
+    const v = variant ?? linearVariant(rows, this.gemvMaxRows);
     if (v.kind === 'gemv') {
       const j = GEMV_BT.indexOf(v.bt);
       pass.setPipeline(this.gemvPipes[j]);
