@@ -173,6 +173,7 @@ def save_run(model, tokenizer, out, info, skipdecode=None, export=None):
     if export:
         save_model(model, export, 'float16', skipdecode)
         write_tokenizer(tokenizer, export)
+        shutil.copy(os.path.join(out, 'train_log.json'), os.path.join(export, 'train_log.json'))
         print(f'exported float16 model to {export}')
 
 
@@ -223,7 +224,8 @@ def cmd_finetune(args):
     info = train(args, model, train_stream, held_stream, device, make_runs, log_prefix='finetune ')
     info.update(command='finetune', args=vars(args), schedules=[format_schedule(s) for s in schedules])
     main = schedules[min(1, len(schedules) - 1)]
-    skip = {'fine_tuned': True, 'schedule': format_schedule(main)}
+    # --full-fraction 1 is the control run: more training at full depth, no skipping.
+    skip = {'fine_tuned': True, 'schedule': format_schedule(main)} if args.full_fraction < 1 else {'fine_tuned': False}
     save_run(model, tokenizer, args.out, info, skip, args.export)
     if os.path.exists(os.path.join(args.init, 'tokenizer_config.json')):
         for out in filter(None, [args.out, args.export]):
