@@ -8,7 +8,7 @@ import { checkWebGpu, describeProblem, type Problem } from '../shared/problems.t
 import { ScheduleForm } from '../shared/schedule-form.ts';
 import type { GenerateOutput } from '../shared/backend.ts';
 import { SamplingForm } from './sampling.ts';
-import { buildPrompt, STOP_STRINGS, type Turn } from './transcript.ts';
+import { buildPrompt, STOP_STRINGS, type Turn } from '../shared/transcript.ts';
 
 type PageState = 'checking' | 'no-webgpu' | 'loading' | 'ready' | 'generating' | 'error';
 
