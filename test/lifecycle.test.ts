@@ -6,29 +6,21 @@ import { makeTinyModel } from './helpers/tiny-model.ts';
 import { testGpu } from './helpers/gpu.ts';
 
 describe('engine lifecycle', () => {
-  // KNOWN LEAK, outside the API layer: each session's ForwardProgram makes small uniform buffers
-  // (layernorm/attention/embedding/argmax/linear params, 480 bytes for this model) that neither
-  // SessionBuffers.dispose nor OptEngine.dispose frees. `it.fails` keeps the suite green while it
-  // stands and turns red once it is fixed: then make this a plain `it`.
-  it.fails(
-    '50 load / generate / dispose cycles leave no GPU buffer behind',
-    async () => {
-      const gpu = await testGpu();
-      const dir = await makeTinyModel({ layers: 2, hidden: 32, heads: 2, ffn: 64, seed: 41 });
-      const baseline = gpu.allocatedBytes;
-      const grew: number[] = [];
-      for (let i = 0; i < 50; i++) {
-        const e = await loadEngine(dir, { gpu });
-        // Two batch shapes per cycle: a second session replaces the first.
-        await e.generate({ prompt: 'Hello', maxNewTokens: 3, eosTokenId: null });
-        await e.generate({ prompts: ['Hello', 'the end'], maxNewTokens: 2, eosTokenId: null });
-        await e.dispose();
-        grew.push(gpu.allocatedBytes - baseline);
-      }
-      expect(grew).toEqual(new Array(50).fill(0));
-    },
-    300_000,
-  );
+  it('50 load / generate / dispose cycles leave no GPU buffer behind', async () => {
+    const gpu = await testGpu();
+    const dir = await makeTinyModel({ layers: 2, hidden: 32, heads: 2, ffn: 64, seed: 41 });
+    const baseline = gpu.allocatedBytes;
+    const grew: number[] = [];
+    for (let i = 0; i < 50; i++) {
+      const e = await loadEngine(dir, { gpu });
+      // Two batch shapes per cycle: a second session replaces the first.
+      await e.generate({ prompt: 'Hello', maxNewTokens: 3, eosTokenId: null });
+      await e.generate({ prompts: ['Hello', 'the end'], maxNewTokens: 2, eosTokenId: null });
+      await e.dispose();
+      grew.push(gpu.allocatedBytes - baseline);
+    }
+    expect(grew).toEqual(new Array(50).fill(0));
+  }, 300_000);
 
   it('a lost device fails the running and waiting requests; a fresh load works', async () => {
     const dir = await makeTinyModel({ layers: 2, seed: 42 });

@@ -90,8 +90,7 @@ export class OptEngine {
 
   private sessionFor(batch: number, promptLength: number, totalLength: number) {
     if (this.session?.buffers.fits(batch, promptLength, totalLength)) return this.session;
-    this.session?.buffers.dispose();
-    this.session = undefined;
+    this.disposeSession();
     const c = this.config;
     const shape: SessionShape = {
       batch,
@@ -133,9 +132,14 @@ export class OptEngine {
 
   /** Frees every GPU buffer this engine holds; the Gpu itself stays usable. */
   dispose(): void {
+    this.disposeSession();
+    this.model.dispose();
+  }
+
+  private disposeSession(): void {
+    this.session?.program.dispose();
     this.session?.buffers.dispose();
     this.session = undefined;
-    this.model.dispose();
   }
 }
 

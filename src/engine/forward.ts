@@ -271,6 +271,11 @@ export class ForwardProgram {
     head.end();
   }
 
+  /** Frees every uniform the bindings made; the session's buffers are freed by their owner. */
+  dispose(): void {
+    for (const steps of [this.embed, ...this.layers, this.head]) for (const s of steps) s.bound.dispose();
+  }
+
   private run(
     pass: GPUComputePassEncoder,
     shape: StepShape,

@@ -36,6 +36,8 @@ export interface Bound {
   /** The math this dispatch does, e.g. "layernorm", "linear_gemv"; used by traces and tests. */
   readonly op: string;
   encode(pass: GPUComputePassEncoder, shape: StepShape): void;
+  /** Frees what binding created (its uniforms); the Bound must not be encoded afterwards. */
+  dispose(): void;
 }
 
 /** Storage formats for weights. f16/bf16 stay packed two per u32 and are unpacked in the shader. */
@@ -70,7 +72,13 @@ export class BoundDispatch implements Bound {
     private readonly pipeline: GPUComputePipeline,
     private readonly bindGroup: GPUBindGroup,
     private readonly workgroups: (shape: StepShape) => [number, number?, number?],
+    /** Frees the uniforms bind() made for this dispatch. */
+    private readonly release: () => void = () => {},
   ) {}
+
+  dispose(): void {
+    this.release();
+  }
 
   encode(pass: GPUComputePassEncoder, shape: StepShape): void {
     const [x, y = 1, z = 1] = this.workgroups(shape);

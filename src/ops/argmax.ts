@@ -20,6 +20,12 @@ export class Argmax {
   bind(b: ArgmaxBinding): Bound {
     const params = this.gpu.uniform(`${b.label}.params`, [b.vocab]);
     const group = bindBuffers(this.gpu, this.pipeline, b.label, [b.step, params, b.logits, b.ids]);
-    return new BoundDispatch('argmax', this.pipeline, group, (s: StepShape) => [s.batch]);
+    return new BoundDispatch(
+      'argmax',
+      this.pipeline,
+      group,
+      (s: StepShape) => [s.batch],
+      () => this.gpu.destroy(params),
+    );
   }
 }

@@ -81,10 +81,20 @@ export class Attention {
       b.output,
     ]);
     return [
-      new BoundDispatch('kv_cache_write', this.write, writeGroup, (s: StepShape) => [
-        groups(s.batch * s.tokens * hidden, 64),
-      ]),
-      new BoundDispatch('attention', attend, group, (s: StepShape) => [s.batch * s.tokens * b.heads]),
+      new BoundDispatch(
+        'kv_cache_write',
+        this.write,
+        writeGroup,
+        (s: StepShape) => [groups(s.batch * s.tokens * hidden, 64)],
+        () => this.gpu.destroy(writeParams),
+      ),
+      new BoundDispatch(
+        'attention',
+        attend,
+        group,
+        (s: StepShape) => [s.batch * s.tokens * b.heads],
+        () => this.gpu.destroy(params),
+      ),
     ];
   }
 }

@@ -31,14 +31,21 @@ export class Embedding {
         b.indices,
         b.output,
       ]);
-      return new BoundDispatch('embedding', pipeline, group, (s: StepShape) => [
-        groups((s.batch * s.tokens * stride) / 4, 64),
-      ]);
+      return new BoundDispatch(
+        'embedding',
+        pipeline,
+        group,
+        (s: StepShape) => [groups((s.batch * s.tokens * stride) / 4, 64)],
+        () => this.gpu.destroy(params),
+      );
     });
     return {
       op: 'embedding',
       encode(pass, shape) {
         for (const d of perChunk) d.encode(pass, shape);
+      },
+      dispose() {
+        for (const d of perChunk) d.dispose();
       },
     };
   }

@@ -25,8 +25,12 @@ export class LayerNorm {
     const perSequence = b.rows === 'sequences';
     const params = this.gpu.uniform(`${b.label}.params`, [b.width, perSequence ? 1 : 0, f32Bits(b.eps)]);
     const group = bindBuffers(this.gpu, this.pipeline, b.label, [b.step, params, b.input, b.gamma, b.beta, b.output]);
-    return new BoundDispatch('layernorm', this.pipeline, group, (s: StepShape) => [
-      perSequence ? s.batch : s.batch * s.tokens,
-    ]);
+    return new BoundDispatch(
+      'layernorm',
+      this.pipeline,
+      group,
+      (s: StepShape) => [perSequence ? s.batch : s.batch * s.tokens],
+      () => this.gpu.destroy(params),
+    );
   }
 }
