@@ -3,8 +3,10 @@
 // y: [rows][out_width] f32, columns row_start .. row_start + chunk_rows. Bindings as linear_gemv.
 // A workgroup computes a TM x TN tile (rows x outputs) over K in steps of TK quads staged in workgroup
 // memory (already widened to f32), 64 threads each holding a 4 x 4 block of accumulators. Each weight
-// quad is then read from memory once per TM rows instead of once per row, which is what wins once
-// rows exceed what gemv keeps in registers.
+// quad is then read from memory once per TM rows instead of once per row, which is what wins on GPUs
+// once rows exceed what gemv keeps in registers (prefill). Not on CPU adapters: lavapipe runs each
+// barrier as a coroutine switch and gemv's barrier-free 8-row tiles were 2-4x faster up to 128 rows,
+// so src/ops/linear.ts never picks this kernel there.
 
 struct Step { batch: u32, tokens: u32, past: u32, max_seq: u32 }
 struct Params {
