@@ -16,7 +16,8 @@ import { writeTinyOpt, type TinyOptOptions } from './make-tiny-model.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const PUBLIC_MODELS = path.join(ROOT, 'public', 'models');
-const TRAINED_MODELS = path.join(ROOT, 'training', 'models');
+// Overridable so the copy path can be tried without touching the training engineer's folder.
+const TRAINED_MODELS = process.env.SKIPDECODE_TRAINED_MODELS ?? path.join(ROOT, 'training', 'models');
 export const RANDOM_MODEL_NAME = 'tiny-random-opt';
 
 /**
@@ -67,7 +68,11 @@ async function findTrainedModel(): Promise<string | undefined> {
     .filter((d) => d.isDirectory())
     .map((d) => d.name)
     .sort();
-  for (const name of names) {
+  // A model fine-tuned with skipping on is the one worth showing: skipping costs it least quality.
+  const tuned = new Set<string>();
+  for (const n of names) if (await fineTuned(path.join(TRAINED_MODELS, n))) tuned.add(n);
+  const ordered = [...names.filter((n) => tuned.has(n)), ...names.filter((n) => !tuned.has(n))];
+  for (const name of ordered) {
     const dir = path.join(TRAINED_MODELS, name);
     const files = new Set(await readdir(dir));
     const weights = files.has('model.safetensors') || files.has('model.safetensors.index.json');
@@ -78,6 +83,28 @@ async function findTrainedModel(): Promise<string | undefined> {
     }
   }
   return undefined;
+}
+
+async function fineTuned(dir: string): Promise<boolean> {
+  try {
+    const config = JSON.parse(await readFile(path.join(dir, 'config.json'), 'utf8')) as {
+      skipdecode?: { fine_tuned?: boolean };
+    };
+    return config.skipdecode?.fine_tuned === true;
+  } catch {
+    return false;
+  }
+}
+
+async function signature(dir: string): Promise<string> {
+  let bytes = 0;
+  let newest = 0;
+  for (const f of await readdir(dir)) {
+    const st = await stat(path.join(dir, f));
+    bytes += st.size;
+    newest = Math.max(newest, Math.floor(st.mtimeMs));
+  }
+  return `${bytes}:${newest}`;
 }
 
 async function folderBytes(dir: string): Promise<number> {
@@ -106,13 +133,20 @@ async function trainedDescription(dir: string): Promise<string> {
       if (line) return line;
     }
   }
-  return `A small OPT model trained for this project (training/models/${path.basename(dir)}).`;
+  const tuned = await fineTuned(dir);
+  return (
+    `A small OPT trained on the King James Bible for this project (training/models/${path.basename(dir)})` +
+    (tuned ? ', fine-tuned with SkipDecode schedules so skipping costs little quality.' : '.')
+  );
 }
 
 export async function prepareDemoModel(opts: { force?: boolean; quiet?: boolean } = {}): Promise<DemoModelManifest> {
   const log = (m: string) => opts.quiet || console.log(`prepare-demo-model: ${m}`);
   const trained = await findTrainedModel();
-  const origin = trained ? path.relative(ROOT, trained) : `random:${JSON.stringify(RANDOM_MODEL)}`;
+  // A retrained model in the same folder must replace the copy: its sizes and times are in the stamp.
+  const origin = trained
+    ? `${path.relative(ROOT, trained)}@${await signature(trained)}`
+    : `random:${JSON.stringify(RANDOM_MODEL)}`;
   const current = await readManifest();
   if (!opts.force && current && current.origin === origin && (await exists(path.join(ROOT, 'public', current.path)))) {
     return current;
@@ -157,6 +191,10 @@ export async function prepareDemoModel(opts: { force?: boolean; quiet?: boolean 
       bytes: await folderBytes(out),
     };
     log(`wrote a random ${o.layers}x${o.hidden} OPT to public/models/${RANDOM_MODEL_NAME}`);
+  }
+  if (current && current.name !== manifest.name) {
+    // The previous demo model would otherwise ship in every build from now on.
+    await rm(path.join(PUBLIC_MODELS, path.basename(current.name)), { recursive: true, force: true });
   }
   await writeFile(path.join(PUBLIC_MODELS, 'demo.json'), JSON.stringify(manifest, null, 2) + '\n');
   return manifest;
