@@ -30,7 +30,13 @@ function snippet(): void {
         .replace(/\n {10}/g, '\n'),
     )
     .join('\n\n');
-  byId('snippet').textContent = `<script type="module" src="/src/apps/component/define.ts"></script>\n\n${markup}`;
+  const script = [
+    '<script type="module">',
+    "  import { defineSkipDecodeChat } from 'skipdecode-web';",
+    '  defineSkipDecodeChat();',
+    '</script>',
+  ].join('\n');
+  byId('snippet').textContent = `${script}\n\n${markup}`;
   byId('css-snippet').textContent = byId('themed-css')
     .textContent!.trim()
     .replace(/\n {6}/g, '\n');
