@@ -18,7 +18,7 @@
  */
 import type { GenerateOutput, GenerationEngine, ModelInfo, StopReason } from '../../api/types.ts';
 import { parseSchedule, type Schedule } from '../../skip/schedule.ts';
-import { sharedModel } from '../shared/backend.ts';
+import { forget, sharedModel } from '../shared/backend.ts';
 import { formatBytes, resolveChoice } from '../shared/catalog.ts';
 import { describeProblem, type ProblemKind } from '../shared/problems.ts';
 import { PRESETS, presetSchedule } from '../shared/presets.ts';
@@ -87,6 +87,8 @@ export class SkipDecodeChatElement extends Base {
   private given?: GenerationEngine;
   private loading?: Promise<GenerationEngine>;
   private loadedFor?: string;
+  /** What sharedModel() was asked for, to forget it after a device loss. */
+  private spec?: string;
   private running?: AbortController;
   private turns: Turn[] = [];
 
@@ -213,6 +215,11 @@ export class SkipDecodeChatElement extends Base {
       const p = describeProblem(e);
       if (p.kind !== 'aborted') {
         bubble.remove();
+        if (p.kind === 'device-lost') {
+          // The shared engine is dead for every element: drop it so the next message loads afresh.
+          this.loading = undefined;
+          if (this.spec) void forget(this.spec);
+        }
         this.fail(p.kind, p.title, p.detail);
         return;
       }
@@ -297,6 +304,7 @@ export class SkipDecodeChatElement extends Base {
         const choice = await resolveChoice(wanted);
         if (!choice.spec) throw new Error('set the model attribute to a hub id (e.g. facebook/opt-125m) or a URL');
         label = choice.label;
+        this.spec = choice.spec;
         this.titleEl.textContent = label;
         this.note.hidden = !choice.random;
         this.note.textContent = 'Random-weight demo model: replies are noise.';

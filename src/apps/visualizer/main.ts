@@ -38,6 +38,11 @@ function setState(state: State): void {
 function showProblem(p: Problem | undefined): void {
   byId('problem').hidden = !p;
   if (!p) return;
+  if (p.kind === 'device-lost') {
+    // Nothing runs on a lost device: drop the engine and let "Load model" start over.
+    model = undefined;
+    void panel.reset();
+  }
   byId('problem-title').textContent = p.title;
   byId('problem-detail').textContent = p.detail;
 }
