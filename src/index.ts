@@ -10,3 +10,11 @@ export { SkipDecodeEngine } from './api/engine.ts';
 export { browserGpu } from './api/browser.ts';
 export type { WorkerLoadOptions } from './worker/protocol.ts';
 export * from './api/public.ts';
+export {
+  SkipDecodeChatElement,
+  defineSkipDecodeChat,
+  type SkipDecodeReadyDetail,
+  type SkipDecodeTokenDetail,
+  type SkipDecodeDoneDetail,
+  type SkipDecodeErrorDetail,
+} from './apps/component/skipdecode-chat.ts';
