@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs the system pieces the GPU tests need, idempotently:
+# Installs the system pieces the tests need, idempotently:
 #   - Mesa lavapipe from bookworm-backports (Dawn rejects bookworm's Mesa 22),
-#   - Debian's Chromium (Playwright drives it; we never download a browser).
+#   - Debian's Chromium (Playwright drives it; we never download a browser),
+#   - Debian's PyTorch with the pthread OpenBLAS, for the training recipe's smoke test (training/).
 # As root on Debian it installs what is missing; elsewhere it prints what to do.
 set -euo pipefail
 
@@ -16,13 +17,15 @@ have_lavapipe() {
   dpkg --compare-versions "$v" ge 23 2>/dev/null
 }
 have_chromium() { [ -x "$CHROMIUM" ]; }
+have_torch() { dpkg -s python3-torch libopenblas0-pthread >/dev/null 2>&1; }
 
 missing=()
 have_lavapipe || missing+=("lavapipe")
 have_chromium || missing+=("chromium")
+have_torch || missing+=("python3-torch")
 
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "setup-system: lavapipe ($LVP_ICD) and chromium ($CHROMIUM) present"
+  echo "setup-system: lavapipe ($LVP_ICD), chromium ($CHROMIUM) and python3-torch present"
   exit 0
 fi
 
@@ -36,7 +39,8 @@ The GPU tests need real WebGPU adapters:
     to apt sources, then 'apt-get install -t bookworm-backports mesa-vulkan-drivers'), or any GPU driver
     that Dawn's Vulkan backend accepts.
   - Browser tier: Chromium at $CHROMIUM (Debian: 'apt-get install chromium').
-Run this script as root on Debian to install both.
+  - Training smoke test: PyTorch (Debian: 'apt-get install python3-torch libopenblas0-pthread').
+Run this script as root on Debian to install them.
 MSG
   exit 1
 fi
@@ -49,9 +53,10 @@ fi
 apt-get update -qq
 pkgs=()
 have_chromium || pkgs+=(chromium fonts-liberation)
+have_torch || pkgs+=(python3-torch libopenblas0-pthread)
 if [ ${#pkgs[@]} -gt 0 ]; then apt-get install -y -qq --no-install-recommends "${pkgs[@]}"; fi
 if ! have_lavapipe; then
   apt-get install -y -qq --no-install-recommends -t "${codename}-backports" mesa-vulkan-drivers libvulkan1
 fi
-have_lavapipe && have_chromium
+have_lavapipe && have_chromium && have_torch
 echo "setup-system: installed ${missing[*]}"
