@@ -1,49 +1,73 @@
 /**
  * Every failure a user can hit has its own class, so callers can branch on
- * `instanceof` and messages can say what to do next.
+ * `instanceof` and messages can say what to do next. Names are spelled out rather than read from
+ * the constructor, so they survive minifiers and the worker boundary (errors cross it by name).
  */
 export class SkipDecodeError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = new.target.name;
-  }
+  override name = 'SkipDecodeError';
 }
 
 /** No WebGPU adapter could be found (no driver, or a browser without WebGPU). */
-export class NoAdapterError extends SkipDecodeError {}
+export class NoAdapterError extends SkipDecodeError {
+  override name = 'NoAdapterError';
+}
 
 /** config.json is missing keys, has impossible values, or describes a non-OPT model. */
-export class ConfigError extends SkipDecodeError {}
+export class ConfigError extends SkipDecodeError {
+  override name = 'ConfigError';
+}
 
 /** A checkpoint file is malformed (safetensors header, offsets, dtype, sizes). */
-export class CheckpointFormatError extends SkipDecodeError {}
+export class CheckpointFormatError extends SkipDecodeError {
+  override name = 'CheckpointFormatError';
+}
 
 /** A tensor the model needs is absent or has the wrong shape. */
-export class MissingTensorError extends SkipDecodeError {}
+export class MissingTensorError extends SkipDecodeError {
+  override name = 'MissingTensorError';
+}
 
 /** A file of the model could not be fetched or read. */
-export class ModelFetchError extends SkipDecodeError {}
+export class ModelFetchError extends SkipDecodeError {
+  override name = 'ModelFetchError';
+}
 
 /** The model or the requested batch/sequence does not fit the device's limits. */
-export class DeviceLimitError extends SkipDecodeError {}
+export class DeviceLimitError extends SkipDecodeError {
+  override name = 'DeviceLimitError';
+}
 
 /** A prompt is empty or longer than the model's maximum positions. */
-export class PromptError extends SkipDecodeError {}
+export class PromptError extends SkipDecodeError {
+  override name = 'PromptError';
+}
 
 /** A skip schedule breaks one of the planner's rules. */
-export class ScheduleError extends SkipDecodeError {}
+export class ScheduleError extends SkipDecodeError {
+  override name = 'ScheduleError';
+}
 
 /** Sampling options out of range (negative temperature, top-p outside (0, 1], ...). */
-export class SamplingError extends SkipDecodeError {}
+export class SamplingError extends SkipDecodeError {
+  override name = 'SamplingError';
+}
 
 /** A prompt was given as text but the model has no tokenizer. */
-export class TokenizerError extends SkipDecodeError {}
+export class TokenizerError extends SkipDecodeError {
+  override name = 'TokenizerError';
+}
 
 /** A request was cancelled through its AbortSignal (before it started or while it ran). */
-export class AbortError extends SkipDecodeError {}
+export class AbortError extends SkipDecodeError {
+  override name = 'AbortError';
+}
 
 /** The engine was disposed; load a new one. */
-export class EngineDisposedError extends SkipDecodeError {}
+export class EngineDisposedError extends SkipDecodeError {
+  override name = 'EngineDisposedError';
+}
 
 /** The GPU device was lost (driver reset, `device.destroy()`, tab in the background too long); load again. */
-export class DeviceLostError extends SkipDecodeError {}
+export class DeviceLostError extends SkipDecodeError {
+  override name = 'DeviceLostError';
+}
