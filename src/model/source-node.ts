@@ -1,4 +1,4 @@
-import { readFile, stat } from 'node:fs/promises';
+import { open, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ModelFetchError } from '../errors.ts';
 import { urlSource, type ModelSource } from './source.ts';
@@ -16,8 +16,7 @@ export function dirSource(dir: string): ModelSource {
     describe: () => root,
     readBytes: async (name) => {
       try {
-        const buf = await readFile(full(name));
-        return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+        return await readWhole(full(name));
       } catch (e) {
         return fail(name, e);
       }
@@ -37,6 +36,26 @@ export function dirSource(dir: string): ModelSource {
       }
     },
   };
+}
+
+// fs.readFile refuses files over 2 GiB (OPT-1.3b's safetensors is 2.6 GB), so read in pieces into
+// one array, which V8 allows up to far larger sizes.
+const PIECE = 1 << 30;
+
+async function readWhole(file: string): Promise<Uint8Array> {
+  const handle = await open(file, 'r');
+  try {
+    const { size } = await handle.stat();
+    const out = new Uint8Array(size);
+    for (let at = 0; at < size;) {
+      const { bytesRead } = await handle.read(out, at, Math.min(PIECE, size - at), at);
+      if (bytesRead === 0) throw new Error(`file ended at byte ${at} of ${size}`);
+      at += bytesRead;
+    }
+    return out;
+  } finally {
+    await handle.close();
+  }
 }
 
 /** `http(s)://...` is a URL prefix; anything else is a directory. */
