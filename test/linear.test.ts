@@ -117,7 +117,7 @@ const EPILOGUES = [
   { bias: true, relu: true, residual: true },
 ];
 
-describe('linear vs float64 reference', () => {
+describe('linear_gemv.wgsl and linear_gemm.wgsl, over the weights_f32 / weights_f16 / weights_bf16 preludes, vs float64 reference', () => {
   for (const dtype of ['F32', 'F16', 'BF16'] as TensorDType[]) {
     for (const variant of ['gemv', 'gemm'] as const) {
       for (const ep of EPILOGUES) {
