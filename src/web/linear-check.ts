@@ -8,20 +8,8 @@ import { tensorFromNumbers, tensorToFloat32 } from '../model/dtype.ts';
 import { Linear } from '../ops/linear.ts';
 import { destroyMatrix, uploadMatrix } from '../ops/matrix.ts';
 import { linearReference } from '../reference/linear.ts';
+import { randomFloats as randomValues } from '../reference/random.ts';
 import type { LinearCase, LinearResult } from './probe-types.ts';
-
-/** Deterministic values in [-scale, scale): every run, in every browser, checks the same numbers. */
-function randomValues(n: number, seed: number, scale: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    out[i] = ((s >>> 0) / 2 ** 32 - 0.5) * 2 * scale;
-  }
-  return out;
-}
 
 /**
  * Bound on the f32 rounding error of any summation order of n terms plus bias and residual:

@@ -10,18 +10,7 @@ export function testGpu(): Promise<Gpu> {
   return shared;
 }
 
-/** Deterministic pseudo-random floats in [-scale, scale). */
-export function randomFloats(n: number, seed: number, scale = 1): Float32Array<ArrayBuffer> {
-  const out = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    out[i] = ((s >>> 0) / 2 ** 32 - 0.5) * 2 * scale;
-  }
-  return out;
-}
+export { randomFloats } from '../../src/reference/random.ts';
 
 export function stepUniform(gpu: Gpu, shape: StepShape, maxSeq: number): GPUBuffer {
   const buf = gpu.buffer('step', STEP_UNIFORM_BYTES, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
