@@ -68,7 +68,7 @@ def min_margin(logits: torch.Tensor) -> float:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--model', default=os.path.join(HERE, 'models', 'skipdecode-kjv'))
-    p.add_argument('--steps', type=int, default=6)
+    p.add_argument('--steps', type=int, default=8)
     p.add_argument('--out', default=os.path.join(HERE, 'fixtures'))
     args = p.parse_args(argv)
     torch.set_num_threads(2)
@@ -81,6 +81,8 @@ def main(argv=None):
     schedules = [{'kind': 'full'}]
     schedules.append(parse_schedule(tuned_for) if tuned_for else pick_schedule(L, 2.0, 95))
     schedules.append(pick_schedule(L, 5.0, 95))
+    # Short decay, max below L and two warm-up layers: skipping from the first decode step on.
+    schedules.append({'kind': 'linear', 'max': L - 2, 'min': 3, 'warmup': 2, 'span': 5})
     prompts = [tok.encode(t, bos=True) for t in PROMPTS]
     os.makedirs(args.out, exist_ok=True)
     cases = []
