@@ -54,6 +54,13 @@ def rouge_l(candidate: str, reference: str) -> float:
     return 2 * p * rec / (p + rec)
 
 
+def stderr(xs: list[float]) -> float:
+    if len(xs) < 2:
+        return 0.0
+    m = sum(xs) / len(xs)
+    return math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1) / len(xs))
+
+
 @torch.no_grad()
 def bits_per_byte(model, chunks, schedule, byte_len, batch=32):
     L = model.num_layers
@@ -86,6 +93,7 @@ def evaluate_model(model, tok, chunks, rouge_chunks, schedules, new_tokens, byte
                 'schedule': format_schedule(s),
                 'bits_per_byte': round(bpb, 4),
                 'rouge_l': round(sum(scores) / len(scores), 4),
+                'rouge_l_stderr': round(stderr(scores), 4),
                 'scored_bytes': nbytes,
                 'sample': tok.decode(gen[0].tolist()),
             }
@@ -127,7 +135,7 @@ def markdown(res) -> str:
         bpb = ' | '.join(
             f"{rows[n][i]['bits_per_byte']:.4f} ({rows[n][i]['bpb_vs_full_depth_percent']:+.2f}%)" for n in names
         )
-        rouge = ' | '.join(f"{rows[n][i]['rouge_l']:.4f}" for n in names)
+        rouge = ' | '.join(f"{rows[n][i]['rouge_l']:.3f} ± {rows[n][i]['rouge_l_stderr']:.3f}" for n in names)
         lines.append(f"| `{s['schedule']}` | {s['speedup']:.2f}x | {bpb} | {s['speedup_generation']:.2f}x | {rouge} |")
     tgt = res['target']
     lines += [
@@ -139,9 +147,15 @@ def markdown(res) -> str:
         '',
         'Speedups are theoretical (L / mean layers run per decode position), not measured wall time. The '
         '"speedup" column is over the 95 scored decode positions; "speedup (generation)" over the '
-        f"{res['eval']['new_tokens'] - 1} decode forwards of a {res['eval']['new_tokens']}-token continuation.",
+        f"{res['eval']['new_tokens'] - 1} decode forwards of a {res['eval']['new_tokens']}-token continuation. "
+        'ROUGE-L is given as mean ± standard error over the prompts.',
         '',
     ]
+    if 'control' in names:
+        lines += [
+            'The control is not committed (3.5 MB more); `training/README.md` has the command that makes it.',
+            '',
+        ]
     return '\n'.join(lines)
 
 
@@ -168,7 +182,7 @@ def main(argv=None):
         help='optional: the pre-trained model trained on at full depth as long as the fine-tuning (skipped if absent)',
     )
     p.add_argument('--chunks', type=int, default=0, help='held-out chunks for bits per byte (0: all)')
-    p.add_argument('--rouge-prompts', type=int, default=48)
+    p.add_argument('--rouge-prompts', type=int, default=174)
     p.add_argument('--new-tokens', type=int, default=64)
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--out', default=HERE)
