@@ -57,3 +57,27 @@ export class Channel<T> implements AsyncIterableIterator<T> {
     return this;
   }
 }
+
+/**
+ * A stream of `T` whose items `run` pushes while it works, and whose `result` is `run`'s outcome.
+ * `onClose` runs when the reader breaks out of its loop early. A failure reaches a reader that only
+ * iterates there, so `result` is marked handled.
+ */
+export function streamOf<T, R>(
+  run: (push: (item: T) => void) => Promise<R>,
+  onClose: () => void,
+): AsyncIterable<T> & { result: Promise<R> } {
+  const channel = new Channel<T>(onClose);
+  const result = run((item) => channel.push(item)).then(
+    (out) => {
+      channel.end();
+      return out;
+    },
+    (e: unknown) => {
+      channel.fail(e);
+      throw e;
+    },
+  );
+  result.catch(() => {});
+  return { result, [Symbol.asyncIterator]: () => channel };
+}

@@ -6,7 +6,7 @@ import * as Comlink from 'comlink';
 import * as errors from '../errors.ts';
 import type { LoadProgress } from '../model/progress.ts';
 import type { EngineWorkerApi, WorkerLoadOptions } from '../worker/protocol.ts';
-import { Channel } from './channel.ts';
+import { streamOf } from './channel.ts';
 import { Completions } from './completions.ts';
 import type {
   GenerateChunk,
@@ -80,19 +80,10 @@ export class SkipDecodeClient implements GenerationEngine {
   /** Streams a generation; breaking out of the loop cancels it in the worker. */
   stream(request: GenerateRequest): GenerateStream {
     const id = this.nextId++;
-    const channel = new Channel<GenerateChunk>(() => void this.api.cancel(id, 'the stream was closed'));
-    const result = this.run(id, request, (c) => channel.push(c)).then(
-      (out) => {
-        channel.end();
-        return out;
-      },
-      (e: unknown) => {
-        channel.fail(e);
-        throw e;
-      },
+    return streamOf<GenerateChunk, GenerateOutput>(
+      (push) => this.run(id, request, push),
+      () => void this.api.cancel(id, 'the stream was closed'),
     );
-    result.catch(() => {});
-    return { result, [Symbol.asyncIterator]: () => channel };
   }
 
   generate(request: GenerateRequest): Promise<GenerateOutput> {

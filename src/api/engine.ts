@@ -9,7 +9,7 @@ import { HttpModelSource, openModelCache, type CacheLike } from '../model/cached
 import { readModelFiles, resolveHubModel } from '../model/hub.ts';
 import { ProgressTracker, type ProgressCallback } from '../model/progress.ts';
 import type { ModelSource } from '../model/source.ts';
-import { Channel } from './channel.ts';
+import { streamOf } from './channel.ts';
 import { Completions } from './completions.ts';
 import { checkModelFits, checkPlannedSize, uploadChecked } from './fit.ts';
 import { abortError, RequestQueue } from './queue.ts';
@@ -127,20 +127,10 @@ export class SkipDecodeEngine implements GenerationEngine {
   /** Streams a generation; breaking out of the loop cancels it. */
   stream(request: GenerateRequest): GenerateStream {
     const cancel = new AbortController();
-    const channel = new Channel<GenerateChunk>(() => cancel.abort(new DOMException('stream closed', 'AbortError')));
-    const result = this.start(request, (c) => channel.push(c), cancel.signal).then(
-      (out) => {
-        channel.end();
-        return out;
-      },
-      (e: unknown) => {
-        channel.fail(e);
-        throw e;
-      },
+    return streamOf<GenerateChunk, GenerateOutput>(
+      (push) => this.start(request, push, cancel.signal),
+      () => cancel.abort(new DOMException('stream closed', 'AbortError')),
     );
-    // Callers may only iterate; the error then reaches them there, not as an unhandled rejection.
-    result.catch(() => {});
-    return { result, [Symbol.asyncIterator]: () => channel };
   }
 
   generate(request: GenerateRequest): Promise<GenerateOutput> {
