@@ -12,6 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { float32ToTensor } from '../src/model/dtype.ts';
 import { encodeSafetensors } from '../src/model/safetensors.ts';
 import type { HostTensor, TensorDType } from '../src/model/weights.ts';
+import { gpt2TokenizerJson } from '../src/model/gpt2-tokenizer.ts';
 
 export interface TinyOptOptions {
   layers?: number;
@@ -135,23 +136,14 @@ export function makeTokenizerJson(maxMerges = 48): { json: object; size: number 
     }
   }
 
-  const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true };
+  // GPT-2's layout, plus what the hub's OPT tokenizer.json adds: the post-processor prepends </s>.
+  const base = gpt2TokenizerJson(
+    vocab,
+    merges.map(([a, b]) => `${a} ${b}`),
+    specials,
+  ) as { decoder: object };
   const json = {
-    version: '1.0',
-    truncation: null,
-    padding: null,
-    added_tokens: specials.map((content, id) => ({
-      id,
-      content,
-      single_word: false,
-      lstrip: false,
-      rstrip: false,
-      normalized: true,
-      special: true,
-    })),
-    normalizer: null,
-    pre_tokenizer: byteLevel,
-    // As in the hub's OPT tokenizer.json: the post-processor itself prepends </s>.
+    ...base,
     post_processor: {
       type: 'TemplateProcessing',
       single: [{ SpecialToken: { id: '</s>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
@@ -162,18 +154,7 @@ export function makeTokenizerJson(maxMerges = 48): { json: object; size: number 
       ],
       special_tokens: { '</s>': { id: '</s>', ids: [2], tokens: ['</s>'] } },
     },
-    decoder: { ...byteLevel, add_prefix_space: true },
-    model: {
-      type: 'BPE',
-      dropout: null,
-      unk_token: null,
-      continuing_subword_prefix: '',
-      end_of_word_suffix: '',
-      fuse_unk: false,
-      byte_fallback: false,
-      vocab,
-      merges: merges.map(([a, b]) => `${a} ${b}`),
-    },
+    decoder: { ...base.decoder, add_prefix_space: true },
   };
   return { json, size: Object.keys(vocab).length };
 }
