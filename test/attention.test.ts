@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { stepWords } from '../src/gpu/kernel.ts';
 import { Attention } from '../src/ops/attention.ts';
 import { attentionRef, kvCacheIndex } from '../src/reference/kernels.ts';
 import { maxRelError, randomFloats, readF32, run, stepUniform, storage, testGpu } from './helpers/gpu.ts';
@@ -37,7 +38,7 @@ async function checkAttention(heads: number, headDim: number, lengths: number[],
     const shape = k < 0 ? { batch, tokens: promptLen, past: 0 } : { batch, tokens: 1, past: promptLen + k };
     const qkv = randomFloats(batch * shape.tokens * 3 * hidden, 100 + k, 1.5);
     gpu.device.queue.writeBuffer(qkvBuf, 0, qkv);
-    gpu.device.queue.writeBuffer(step, 0, new Uint32Array([shape.batch, shape.tokens, shape.past, maxSeq]));
+    gpu.device.queue.writeBuffer(step, 0, stepWords(shape, maxSeq));
     for (let b = 0; b < batch; b++)
       for (let t = 0; t < shape.tokens; t++)
         for (let e = 0; e < hidden; e++) {

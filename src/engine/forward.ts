@@ -1,5 +1,5 @@
 import type { Gpu } from '../gpu/context.ts';
-import { stepWords, type Bound, type StepShape } from '../gpu/kernel.ts';
+import { fillStepWords, type Bound, type StepShape } from '../gpu/kernel.ts';
 import { LAYER_NORM_EPS, headDim } from '../model/config.ts';
 import { Argmax } from '../ops/argmax.ts';
 import { Attention } from '../ops/attention.ts';
@@ -63,6 +63,7 @@ export class ForwardProgram {
   private readonly embed: NamedStep[];
   private readonly layers: NamedStep[][];
   private readonly head: NamedStep[];
+  private readonly stepWords = new Uint32Array(4); // the Step uniform's contents, rewritten per step
 
   constructor(
     private readonly gpu: Gpu,
@@ -251,7 +252,8 @@ export class ForwardProgram {
    * positions and mask must already be in place.
    */
   encode(encoder: GPUCommandEncoder, shape: StepShape, layers: readonly number[], observe?: StepObserver): void {
-    this.gpu.device.queue.writeBuffer(this.buf.step, 0, stepWords(shape, this.buf.shape.maxSeq));
+    fillStepWords(this.stepWords, shape, this.buf.shape.maxSeq);
+    this.gpu.device.queue.writeBuffer(this.buf.step, 0, this.stepWords);
     const body = encoder.beginComputePass({ label: 'decoder' });
     this.run(body, shape, this.embed, -1, observe);
     for (const il of layers) this.run(body, shape, this.layers[il], il, observe);

@@ -123,6 +123,8 @@ export async function generate(
   // waits for the CPU round trip. Sampling needs the logits on the CPU first, so it runs in lockstep.
   const lookahead = !needLogits;
   const current = new Uint32Array(batch);
+  // Decode step k feeds each sequence's token at position (its prompt length + k): reused per step.
+  const positions = new Uint32Array(batch);
 
   const submit = (step: number): PendingStep => {
     const layers = step === 0 ? plan.prefillLayers() : plan.layers(step - 1);
@@ -130,8 +132,8 @@ export async function generate(
       step === 0 ? { batch, tokens: promptLength, past: 0 } : { batch, tokens: 1, past: promptLength + step - 1 };
     const encoder = gpu.device.createCommandEncoder({ label: `step ${step}` });
     if (step > 0) {
-      const positions = prompts.map((p) => p.length + step - 1 + POSITION_OFFSET);
-      gpu.device.queue.writeBuffer(buffers.positions, 0, new Uint32Array(positions));
+      prompts.forEach((p, b) => (positions[b] = p.length + step - 1 + POSITION_OFFSET));
+      gpu.device.queue.writeBuffer(buffers.positions, 0, positions);
       if (lookahead) encoder.copyBufferToBuffer(buffers.nextIds, 0, buffers.ids, 0, batch * 4);
       else gpu.device.queue.writeBuffer(buffers.ids, 0, current);
     }

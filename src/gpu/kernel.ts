@@ -28,8 +28,19 @@ export interface StepShape {
 
 export const STEP_UNIFORM_BYTES = 16;
 
+/** Fills `out` (4 words) with the Step uniform's contents; the per-step path reuses one array. */
+export function fillStepWords(out: Uint32Array, shape: StepShape, maxSeq: number): Uint32Array {
+  out[0] = shape.batch;
+  out[1] = shape.tokens;
+  out[2] = shape.past;
+  out[3] = maxSeq;
+  return out;
+}
+
 export function stepWords(shape: StepShape, maxSeq: number): Uint32Array<ArrayBuffer> {
-  return new Uint32Array([shape.batch, shape.tokens, shape.past, maxSeq]);
+  const out = new Uint32Array(4);
+  fillStepWords(out, shape, maxSeq);
+  return out;
 }
 
 export interface Bound {
