@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseOptConfig } from '../src/model/config.ts';
+import { parseOptConfig } from '../src/models/opt-config.ts';
 import { ConfigError } from '../src/errors.ts';
 
 const minimal = { model_type: 'opt', hidden_size: 64, num_attention_heads: 4, num_hidden_layers: 2, ffn_dim: 256 };

@@ -3,7 +3,7 @@ import { OptEngine } from '../src/engine/engine.ts';
 import type { StepName } from '../src/engine/forward.ts';
 import { loadOptWeights } from '../src/model/checkpoint.ts';
 import { dirSource } from '../src/model/source-node.ts';
-import { referenceGenerate, minMargin } from '../src/reference/opt-reference.ts';
+import { referenceGenerate, minMargin } from '../src/models/opt-reference.ts';
 import { SkipPlan } from '../src/skip/planner.ts';
 import type { Schedule } from '../src/skip/schedule.ts';
 import { PromptError, ScheduleError } from '../src/errors.ts';

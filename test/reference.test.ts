@@ -4,8 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { loadOptWeights } from '../src/model/checkpoint.ts';
 import { dirSource } from '../src/model/source-node.ts';
 import { float32ToTensor, tensorToFloat32 } from '../src/model/dtype.ts';
-import type { HostTensor, OptWeights } from '../src/model/weights.ts';
-import { layerNorm, minMargin, prepareReference, referenceGenerate } from '../src/reference/opt-reference.ts';
+import type { HostTensor } from '../src/model/weights.ts';
+import type { OptWeights } from '../src/models/opt-weights.ts';
+import { layerNorm, minMargin, prepareReference, referenceGenerate } from '../src/models/opt-reference.ts';
 import { makeTinyModel } from './helpers/tiny-model.ts';
 import { ORACLE_ROOT } from './helpers/oracle.ts';
 

@@ -14,7 +14,8 @@ import { CheckpointFormatError } from '../src/errors.ts';
 import { loadOptWeights } from '../src/model/checkpoint.ts';
 import { dirSource } from '../src/model/source-node.ts';
 import { parseTorchBin } from '../src/model/torch-bin.ts';
-import type { HostTensor, OptWeights } from '../src/model/weights.ts';
+import type { HostTensor } from '../src/model/weights.ts';
+import type { OptWeights } from '../src/models/opt-weights.ts';
 import { openZip } from '../src/model/zip.ts';
 import { makeTinyModel } from './helpers/tiny-model.ts';
 

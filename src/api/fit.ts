@@ -5,7 +5,9 @@
 import { bytesPerElement, rowStride } from '../gpu/kernel.ts';
 import type { Gpu } from '../gpu/context.ts';
 import { DeviceLimitError } from '../errors.ts';
-import type { HostTensor, OptWeights } from '../model/weights.ts';
+import type { HostTensor } from '../model/weights.ts';
+import type { ModelWeights } from '../models/architecture.ts';
+import { architectureOf } from '../models/index.ts';
 
 const ELEMENT: Record<HostTensor['dtype'], 'f32' | 'f16' | 'bf16'> = { F32: 'f32', F16: 'f16', BF16: 'bf16' };
 
@@ -13,29 +15,12 @@ function mib(bytes: number): string {
   return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 }
 
-function tensors(w: OptWeights): [string, HostTensor][] {
-  const out: [string, HostTensor][] = [
-    ['embed_tokens', w.embedTokens],
-    ['embed_positions', w.embedPositions],
-  ];
-  if (w.projectIn) out.push(['project_in', w.projectIn]);
-  if (w.projectOut) out.push(['project_out', w.projectOut]);
-  if (w.lmHead) out.push(['lm_head', w.lmHead]);
-  if (w.finalLayerNorm)
-    out.push(['final_layer_norm.weight', w.finalLayerNorm.weight], ['final_layer_norm.bias', w.finalLayerNorm.bias]);
-  w.layers.forEach((l, i) => {
-    for (const [name, lin] of Object.entries({ q: l.q, k: l.k, v: l.v, out: l.out, fc1: l.fc1, fc2: l.fc2 })) {
-      out.push([`layers.${i}.${name}.weight`, lin.weight], [`layers.${i}.${name}.bias`, lin.bias]);
-    }
-    for (const [name, n] of Object.entries({ attn_norm: l.selfAttnLayerNorm, ffn_norm: l.finalLayerNorm })) {
-      out.push([`layers.${i}.${name}.weight`, n.weight], [`layers.${i}.${name}.bias`, n.bias]);
-    }
-  });
-  return out;
+function tensors(w: ModelWeights): [string, HostTensor][] {
+  return architectureOf(w.config).tensors(w);
 }
 
 /** GPU bytes the weights take once uploaded (padded rows in the checkpoint dtype, vectors as f32). */
-export function weightGpuBytes(w: OptWeights): number {
+export function weightGpuBytes(w: ModelWeights): number {
   let total = 0;
   for (const [, t] of tensors(w)) {
     if (t.shape.length === 2) total += t.shape[0] * rowStride(t.shape[1]) * bytesPerElement(ELEMENT[t.dtype]);
@@ -58,7 +43,7 @@ export function checkPlannedSize(
 }
 
 /** Every matrix row must fit one binding, and the whole model the caller's budget. */
-export function checkModelFits(gpu: Gpu, w: OptWeights, maxGpuBytes: number | undefined, model: string): void {
+export function checkModelFits(gpu: Gpu, w: ModelWeights, maxGpuBytes: number | undefined, model: string): void {
   const binding = Math.min(gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize);
   for (const [name, t] of tensors(w)) {
     if (t.shape.length !== 2) continue;

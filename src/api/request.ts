@@ -6,7 +6,7 @@ import type { EngineGenerateOptions } from '../engine/engine.ts';
 import { validateSampling } from '../engine/sampling.ts';
 import { StopTracker, validateStop } from '../engine/stopping.ts';
 import { PromptError, SamplingError, TokenizerError } from '../errors.ts';
-import type { OptConfig } from '../model/config.ts';
+import type { ModelConfig } from '../model/config.ts';
 import type { OptTokenizer } from '../model/tokenizer.ts';
 import { SkipPlan } from '../skip/planner.ts';
 import { parseSchedule, type Schedule } from '../skip/schedule.ts';
@@ -37,7 +37,7 @@ function toIds(prompt: unknown, i: number, tokenizer: OptTokenizer | undefined):
 
 export function prepareRequest(
   req: GenerateRequest,
-  config: OptConfig,
+  config: ModelConfig,
   tokenizer: OptTokenizer | undefined,
 ): PreparedRequest {
   if (typeof req !== 'object' || req === null) throw new PromptError('generate needs a request object');

@@ -1,16 +1,17 @@
 import type { Gpu } from '../gpu/context.ts';
-import { loadOptWeights } from '../model/checkpoint.ts';
-import type { OptConfig } from '../model/config.ts';
+import { loadWeights } from '../model/checkpoint.ts';
+import type { ModelConfig } from '../model/config.ts';
 import type { ModelSource } from '../model/source.ts';
 import { loadTokenizer, type OptTokenizer } from '../model/tokenizer.ts';
-import type { OptWeights } from '../model/weights.ts';
+import type { ModelWeights } from '../models/architecture.ts';
+import { architectureOf } from '../models/index.ts';
 import type { UploadMatrixOptions } from '../ops/matrix.ts';
 import { SkipPlan } from '../skip/planner.ts';
 import type { Schedule } from '../skip/schedule.ts';
 import { skipMetrics, type SkipMetrics } from '../skip/metrics.ts';
 import { ForwardProgram, Kernels } from './forward.ts';
 import { generate, validatePrompts, type GenerateOptions, type GenerateResult } from './generate.ts';
-import { GpuModel } from './model.ts';
+import type { GpuModel } from './model.ts';
 import { SessionBuffers, type SessionShape } from './session.ts';
 
 export interface EngineGenerateOptions extends GenerateOptions {
@@ -32,10 +33,11 @@ export interface EngineOptions extends UploadMatrixOptions {
 const SEQ_BLOCK = 64;
 
 /**
- * An OPT model on one device: weights uploaded once, kernels compiled once, and a session (KV cache,
- * activations, bound dispatches) kept for as long as requests fit in it.
+ * A model on one device, of any architecture `src/models/` implements: weights uploaded once,
+ * kernels compiled once, and a session (KV cache, activations, bound dispatches) kept for as long
+ * as requests fit in it.
  */
-export class OptEngine {
+export class Engine {
   private readonly kernels: Kernels;
   private session?: { buffers: SessionBuffers; program: ForwardProgram };
 
@@ -49,16 +51,18 @@ export class OptEngine {
   }
 
   /** Loads config, weights and (when present) tokenizer from a folder or base URL in hub layout. */
-  static async load(gpu: Gpu, source: ModelSource, options: EngineOptions = {}): Promise<OptEngine> {
-    const [weights, tokenizer] = await Promise.all([loadOptWeights(source), loadTokenizer(source)]);
-    return OptEngine.fromWeights(gpu, weights, tokenizer, options);
+  static async load(gpu: Gpu, source: ModelSource, options: EngineOptions = {}): Promise<Engine> {
+    const [weights, tokenizer] = await Promise.all([loadWeights(source), loadTokenizer(source)]);
+    return Engine.fromWeights(gpu, weights, tokenizer, options);
   }
 
-  static fromWeights(gpu: Gpu, weights: OptWeights, tokenizer?: OptTokenizer, options: EngineOptions = {}): OptEngine {
-    return new OptEngine(gpu, GpuModel.upload(gpu, weights, options), tokenizer, options);
+  /** Uploads weights with the architecture their config names. */
+  static fromWeights(gpu: Gpu, weights: ModelWeights, tokenizer?: OptTokenizer, options: EngineOptions = {}): Engine {
+    const model = architectureOf(weights.config).upload(gpu, weights, options);
+    return new Engine(gpu, model, tokenizer, options);
   }
 
-  get config(): OptConfig {
+  get config(): ModelConfig {
     return this.model.config;
   }
 
@@ -97,8 +101,7 @@ export class OptEngine {
       promptCapacity: promptLength,
       maxSeq: Math.min(Math.ceil(totalLength / SEQ_BLOCK) * SEQ_BLOCK, c.max_position_embeddings),
     };
-    const heads = c.num_attention_heads;
-    const headDim = c.hidden_size / heads;
+    const { heads, headDim } = this.model.kvCache;
     const buffers = new SessionBuffers(this.gpu, this.model, shape, (il) =>
       this.kernels.attention.allocateCache(`layers.${il}.kv`, batch, heads, headDim, shape.maxSeq),
     );
@@ -142,6 +145,10 @@ export class OptEngine {
     this.session = undefined;
   }
 }
+
+/** The engine's name from when OPT was the only architecture; other branches and callers still use it. */
+export const OptEngine = Engine;
+export type OptEngine = Engine;
 
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);

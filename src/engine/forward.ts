@@ -1,6 +1,6 @@
 import type { Gpu } from '../gpu/context.ts';
-import { fillStepWords, type Bound, type StepShape } from '../gpu/kernel.ts';
-import { LAYER_NORM_EPS, headDim } from '../model/config.ts';
+import { fillStepWords, type StepShape } from '../gpu/kernel.ts';
+import type { ModelGraph, NamedStep, PositionIds } from '../models/architecture.ts';
 import { Argmax } from '../ops/argmax.ts';
 import { Attention } from '../ops/attention.ts';
 import { Embedding } from '../ops/embedding.ts';
@@ -9,33 +9,11 @@ import { Linear } from '../ops/linear.ts';
 import type { GpuModel } from './model.ts';
 import type { SessionBuffers } from './session.ts';
 
-/** The named steps of OPT's forward pass; a layer runs its steps in this order. */
-export type StepName =
-  | 'embed_tokens'
-  | 'project_in'
-  | 'embed_positions'
-  | 'attn_norm'
-  | 'qkv_proj'
-  | 'kv_append'
-  | 'attention'
-  | 'out_proj'
-  | 'attn_post_norm'
-  | 'ffn_norm'
-  | 'fc1'
-  | 'fc2'
-  | 'ffn_post_norm'
-  | 'final_norm'
-  | 'project_out'
-  | 'lm_head'
-  | 'argmax';
+/** A step's name as its architecture declares it (OPT's: `OptStepName` in src/models/opt-graph.ts). */
+export type StepName = string;
 
 /** Called for every step as it is encoded; `layer` is -1 outside the decoder layers. */
 export type StepObserver = (name: StepName, layer: number) => void;
-
-interface NamedStep {
-  name: StepName;
-  bound: Bound;
-}
 
 /** The ops, compiled once per device and shared by every session. */
 export class Kernels {
@@ -54,196 +32,33 @@ export class Kernels {
 }
 
 /**
- * OPT's forward pass as lists of bound dispatches, built once per session: the embedding, each
- * decoder layer, and the head (final norm, projection, LM head, argmax) for each sequence's newest
+ * A model's forward pass as lists of bound dispatches, built once per session by its architecture
+ * (`GpuModel.graph`): the embedding, each decoder layer, and the head for each sequence's newest
  * position. `encode` records any subset of layers, which is all SkipDecode needs: a skipped layer
  * is simply absent from the command stream.
  */
 export class ForwardProgram {
-  private readonly embed: NamedStep[];
-  private readonly layers: NamedStep[][];
-  private readonly head: NamedStep[];
+  private readonly graph: ModelGraph;
   private readonly stepWords = new Uint32Array(4); // the Step uniform's contents, rewritten per step
 
   constructor(
     private readonly gpu: Gpu,
     private readonly model: GpuModel,
     private readonly buf: SessionBuffers,
-    k: Kernels,
+    kernels: Kernels,
   ) {
-    const c = model.config;
-    const step = buf.step;
-    const tokens = 'tokens' as const;
-    const seqs = 'sequences' as const;
-    const norm = (
-      label: string,
-      input: GPUBuffer,
-      output: GPUBuffer,
-      p: { gamma: GPUBuffer; beta: GPUBuffer },
-      rows: 'tokens' | 'sequences' = tokens,
-    ) =>
-      k.layerNorm.bind({
-        label,
-        step,
-        input,
-        output,
-        gamma: p.gamma,
-        beta: p.beta,
-        width: c.hidden_size,
-        eps: LAYER_NORM_EPS,
-        rows,
-      });
+    this.graph = model.graph({
+      kernels,
+      io: buf,
+      activation: (name) => buf.activation(name),
+      caches: buf.caches,
+      maxSeq: buf.shape.maxSeq,
+    });
+  }
 
-    this.embed = [];
-    const tokenOut = model.projectIn ? buf.embeddings! : buf.hidden;
-    this.embed.push({
-      name: 'embed_tokens',
-      bound: k.embedding.bind({
-        label: 'embed_tokens',
-        step,
-        table: model.embedTokens,
-        indices: buf.ids,
-        output: tokenOut,
-        accumulate: false,
-      }),
-    });
-    if (model.projectIn) {
-      this.embed.push({
-        name: 'project_in',
-        bound: k.linear.bind({
-          label: 'project_in',
-          step,
-          weight: model.projectIn,
-          input: tokenOut,
-          output: buf.hidden,
-          rows: tokens,
-        }),
-      });
-    }
-    this.embed.push({
-      name: 'embed_positions',
-      bound: k.embedding.bind({
-        label: 'embed_positions',
-        step,
-        table: model.embedPositions,
-        indices: buf.positions,
-        output: buf.hidden,
-        accumulate: true,
-      }),
-    });
-
-    this.layers = model.layers.map((l, il) => {
-      const p = `layers.${il}`;
-      const [kvAppend, attend] = k.attention.bind({
-        label: `${p}.attention`,
-        step,
-        qkv: buf.qkv,
-        cache: buf.caches[il],
-        mask: buf.mask,
-        output: buf.attention,
-        heads: c.num_attention_heads,
-        headDim: headDim(c),
-        maxSeq: buf.shape.maxSeq,
-      });
-      const attention = (qkvIn: GPUBuffer, residual: GPUBuffer): NamedStep[] => [
-        {
-          name: 'qkv_proj',
-          bound: k.linear.bind({ label: `${p}.qkv_proj`, step, ...l.qkv, input: qkvIn, output: buf.qkv, rows: tokens }),
-        },
-        { name: 'kv_append', bound: kvAppend },
-        { name: 'attention', bound: attend },
-        {
-          name: 'out_proj',
-          bound: k.linear.bind({
-            label: `${p}.out_proj`,
-            step,
-            ...l.out,
-            input: buf.attention,
-            output: residual,
-            residual: true,
-            rows: tokens,
-          }),
-        },
-      ];
-      const ffn = (ffnIn: GPUBuffer, residual: GPUBuffer): NamedStep[] => [
-        {
-          name: 'fc1',
-          bound: k.linear.bind({
-            label: `${p}.fc1`,
-            step,
-            ...l.fc1,
-            input: ffnIn,
-            output: buf.ffn,
-            relu: true,
-            rows: tokens,
-          }),
-        },
-        {
-          name: 'fc2',
-          bound: k.linear.bind({
-            label: `${p}.fc2`,
-            step,
-            ...l.fc2,
-            input: buf.ffn,
-            output: residual,
-            residual: true,
-            rows: tokens,
-          }),
-        },
-      ];
-      if (c.do_layer_norm_before) {
-        // h += attn(LN1(h)); h += fc2(relu(fc1(LN2(h))))
-        return [
-          { name: 'attn_norm', bound: norm(`${p}.self_attn_layer_norm`, buf.hidden, buf.normed, l.selfAttnLayerNorm) },
-          ...attention(buf.normed, buf.hidden),
-          { name: 'ffn_norm', bound: norm(`${p}.final_layer_norm`, buf.hidden, buf.normed, l.finalLayerNorm) },
-          ...ffn(buf.normed, buf.hidden),
-        ];
-      }
-      // Post-LN: h = LN1(h + attn(h)); h = LN2(h + fc2(relu(fc1(h)))). The stream moves to `normed`
-      // after the first norm and back to `hidden` after the second, since a norm cannot run in place.
-      return [
-        ...attention(buf.hidden, buf.hidden),
-        {
-          name: 'attn_post_norm',
-          bound: norm(`${p}.self_attn_layer_norm`, buf.hidden, buf.normed, l.selfAttnLayerNorm),
-        },
-        ...ffn(buf.normed, buf.normed),
-        { name: 'ffn_post_norm', bound: norm(`${p}.final_layer_norm`, buf.normed, buf.hidden, l.finalLayerNorm) },
-      ];
-    });
-
-    this.head = [];
-    let x = buf.last;
-    if (model.finalLayerNorm) {
-      this.head.push({
-        name: 'final_norm',
-        bound: norm('final_layer_norm', x, buf.lastNormed, model.finalLayerNorm, seqs),
-      });
-      x = buf.lastNormed;
-    }
-    if (model.projectOut) {
-      this.head.push({
-        name: 'project_out',
-        bound: k.linear.bind({
-          label: 'project_out',
-          step,
-          weight: model.projectOut,
-          input: x,
-          output: buf.projected!,
-          rows: seqs,
-        }),
-      });
-      x = buf.projected!;
-    }
-    this.head.push({
-      name: 'lm_head',
-      bound: k.linear.bind({ label: 'lm_head', step, weight: model.lmHead, input: x, output: buf.logits, rows: seqs }),
-    });
-    this.head.push({
-      name: 'argmax',
-      bound: k.argmax.bind({ label: 'argmax', step, logits: buf.logits, ids: buf.nextIds, vocab: c.vocab_size }),
-    });
+  /** Position ids the generation loop writes for this model. */
+  get positionIds(): PositionIds {
+    return this.model.positionIds;
   }
 
   /**
@@ -255,8 +70,8 @@ export class ForwardProgram {
     fillStepWords(this.stepWords, shape, this.buf.shape.maxSeq);
     this.gpu.device.queue.writeBuffer(this.buf.step, 0, this.stepWords);
     const body = encoder.beginComputePass({ label: 'decoder' });
-    this.run(body, shape, this.embed, -1, observe);
-    for (const il of layers) this.run(body, shape, this.layers[il], il, observe);
+    this.run(body, shape, this.graph.embed, -1, observe);
+    for (const il of layers) this.run(body, shape, this.graph.layers[il], il, observe);
     body.end();
 
     const rowBytes = this.model.config.hidden_size * 4;
@@ -269,13 +84,14 @@ export class ForwardProgram {
       }
     }
     const head = encoder.beginComputePass({ label: 'head' });
-    this.run(head, shape, this.head, -1, observe);
+    this.run(head, shape, this.graph.head, -1, observe);
     head.end();
   }
 
   /** Frees every uniform the bindings made; the session's buffers are freed by their owner. */
   dispose(): void {
-    for (const steps of [this.embed, ...this.layers, this.head]) for (const s of steps) s.bound.dispose();
+    const { embed, layers, head } = this.graph;
+    for (const steps of [embed, ...layers, head]) for (const s of steps) s.bound.dispose();
   }
 
   private run(

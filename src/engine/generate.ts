@@ -1,7 +1,7 @@
 import type { Gpu } from '../gpu/context.ts';
 import type { StepShape } from '../gpu/kernel.ts';
-import type { OptConfig } from '../model/config.ts';
-import { POSITION_OFFSET } from '../model/config.ts';
+import type { ModelConfig } from '../model/config.ts';
+import type { PositionIds } from '../models/architecture.ts';
 import { PromptError } from '../errors.ts';
 import type { SkipPlan } from '../skip/planner.ts';
 import {
@@ -62,14 +62,14 @@ interface PendingStep {
 /** What a generation runs on: a session sized for the request and its forward program. */
 export interface GenerationTarget {
   gpu: Gpu;
-  config: OptConfig;
+  config: ModelConfig;
   buffers: SessionBuffers;
   program: ForwardProgram;
   decode?: DecodeFn;
 }
 
 /** Checks prompts against the model before anything is allocated. */
-export function validatePrompts(config: OptConfig, prompts: number[][]): void {
+export function validatePrompts(config: ModelConfig, prompts: number[][]): void {
   if (prompts.length === 0) throw new PromptError('no prompts given');
   prompts.forEach((p, b) => {
     if (p.length === 0) throw new PromptError(`prompt ${b} is empty`);
@@ -113,7 +113,7 @@ export async function generate(
   const histories = prompts.map((p) => [...p]);
   const needLogits = Boolean(o.returnLogits || samplers);
 
-  writePrompt(gpu, buffers, config, prompts, promptLength);
+  writePrompt(gpu, buffers, config, program.positionIds, prompts, promptLength);
   const tokens: number[][] = prompts.map(() => []);
   const layersRun: number[][] = [];
   const logits: Float32Array[] = [];
@@ -132,7 +132,7 @@ export async function generate(
       step === 0 ? { batch, tokens: promptLength, past: 0 } : { batch, tokens: 1, past: promptLength + step - 1 };
     const encoder = gpu.device.createCommandEncoder({ label: `step ${step}` });
     if (step > 0) {
-      prompts.forEach((p, b) => (positions[b] = p.length + step - 1 + POSITION_OFFSET));
+      prompts.forEach((p, b) => (positions[b] = p.length + step - 1 + program.positionIds.offset));
       gpu.device.queue.writeBuffer(buffers.positions, 0, positions);
       if (lookahead) encoder.copyBufferToBuffer(buffers.nextIds, 0, buffers.ids, 0, batch * 4);
       else gpu.device.queue.writeBuffer(buffers.ids, 0, current);
@@ -221,19 +221,25 @@ export async function generate(
 }
 
 /** Left-pads the prompts into the ids, positions and mask buffers (Hugging Face's position rule). */
-function writePrompt(gpu: Gpu, buf: SessionBuffers, config: OptConfig, prompts: number[][], length: number): void {
+function writePrompt(
+  gpu: Gpu,
+  buf: SessionBuffers,
+  config: ModelConfig,
+  positionIds: PositionIds,
+  prompts: number[][],
+  length: number,
+): void {
   const batch = prompts.length;
   const maxSeq = buf.shape.maxSeq;
   const ids = new Uint32Array(batch * length).fill(config.pad_token_id);
-  // Padding gets position id -1 (cumsum(mask) * mask - 1), i.e. table row 1.
-  const positions = new Uint32Array(batch * length).fill(POSITION_OFFSET - 1);
+  const positions = new Uint32Array(batch * length).fill(positionIds.padding);
   const mask = new Uint32Array(batch * maxSeq).fill(1);
   prompts.forEach((p, b) => {
     const pad = length - p.length;
     mask.fill(0, b * maxSeq, b * maxSeq + pad);
     p.forEach((token, i) => {
       ids[b * length + pad + i] = token;
-      positions[b * length + pad + i] = i + POSITION_OFFSET;
+      positions[b * length + pad + i] = i + positionIds.offset;
     });
   });
   gpu.device.queue.writeBuffer(buf.ids, 0, ids);

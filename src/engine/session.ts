@@ -1,5 +1,6 @@
 import type { Gpu } from '../gpu/context.ts';
 import { STEP_UNIFORM_BYTES } from '../gpu/kernel.ts';
+import type { RunnerBuffers } from '../models/architecture.ts';
 import type { KvCache } from '../ops/attention.ts';
 import type { GpuModel } from './model.ts';
 
@@ -12,29 +13,56 @@ export interface SessionShape {
   maxSeq: number;
 }
 
+/** One buffer a session allocates. */
+export interface BufferSpec {
+  label: string;
+  bytes: number;
+  usage: number;
+}
+
+/**
+ * Every buffer of a session but the KV caches, runner's first, then the architecture's activations
+ * (labelled by their names). Row counts: `rows` = batch * promptCapacity covers both prefill (all
+ * prompt tokens) and decode (one token per sequence).
+ */
+export function sessionBufferSpecs(model: GpuModel, shape: SessionShape): BufferSpec[] {
+  const c = model.config;
+  const rows = shape.batch * shape.promptCapacity;
+  const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
+  const READ = GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST;
+  const f32 = (label: string, n: number): BufferSpec => ({ label, bytes: n * 4, usage: STORAGE });
+  return [
+    { label: 'step', bytes: STEP_UNIFORM_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST },
+    f32('ids', rows),
+    f32('positions', rows),
+    f32('mask', shape.batch * shape.maxSeq),
+    f32('hidden', rows * c.hidden_size),
+    f32('last', shape.batch * c.hidden_size),
+    f32('logits', shape.batch * c.vocab_size),
+    f32('next_ids', shape.batch),
+    ...model.activations().map((a) => f32(a.name, (a.rows === 'tokens' ? rows : shape.batch) * a.width)),
+    { label: 'read_ids[0]', bytes: shape.batch * 4, usage: READ },
+    { label: 'read_ids[1]', bytes: shape.batch * 4, usage: READ },
+    { label: 'read_logits', bytes: shape.batch * c.vocab_size * 4, usage: READ },
+  ];
+}
+
 /**
  * Every buffer a generation needs, allocated once up front (llama2.c's `malloc_run_state`):
  * a step only writes small uniforms and ids, binds nothing new, and reads back once.
- * Row counts: `rows` = batch * promptCapacity covers both prefill (all prompt tokens) and decode
- * (one token per sequence).
  */
-export class SessionBuffers {
+export class SessionBuffers implements RunnerBuffers {
   readonly step: GPUBuffer; // Step uniform { batch, tokens, past, max_seq }
   readonly ids: GPUBuffer; // [rows] u32, token ids of this step
-  readonly positions: GPUBuffer; // [rows] u32, learned-position row (position id + 2)
+  readonly positions: GPUBuffer; // [rows] u32, position ids (GpuModel.positionIds)
   readonly mask: GPUBuffer; // [batch][maxSeq] u32, 1 = real token, 0 = left padding
-  readonly embeddings?: GPUBuffer; // [rows][word_embed_proj_dim] f32, before project_in (350m only)
   readonly hidden: GPUBuffer; // [rows][hidden] f32, the residual stream
-  readonly normed: GPUBuffer; // [rows][hidden] f32, a sublayer's normalised input
-  readonly qkv: GPUBuffer; // [rows][3][heads][headDim] f32
-  readonly attention: GPUBuffer; // [rows][heads][headDim] f32
-  readonly ffn: GPUBuffer; // [rows][ffn_dim] f32
   readonly last: GPUBuffer; // [batch][hidden] f32, each sequence's newest position
-  readonly lastNormed: GPUBuffer; // [batch][hidden] f32, after the final norm (pre-LN)
-  readonly projected?: GPUBuffer; // [batch][word_embed_proj_dim] f32, after project_out (350m)
   readonly logits: GPUBuffer; // [batch][vocab] f32
   readonly nextIds: GPUBuffer; // [batch] u32, greedy choice
-  readonly caches: KvCache[]; // per layer: k, v [batch][heads][maxSeq][headDim] f32
+  /** The architecture's activation buffers (GpuModel.activations), by name. */
+  readonly activations: ReadonlyMap<string, GPUBuffer>;
+  readonly caches: KvCache[]; // per layer: k, v [batch][kvHeads][maxSeq][headDim] f32
   readonly readIds: [GPUBuffer, GPUBuffer]; // MAP_READ staging for nextIds, alternating by step
   readonly readLogits: GPUBuffer; // MAP_READ staging for logits
   private readonly owned: GPUBuffer[] = [];
@@ -45,37 +73,41 @@ export class SessionBuffers {
     readonly shape: SessionShape,
     allocateCache: (layer: number) => KvCache,
   ) {
-    const c = model.config;
-    const rows = shape.batch * shape.promptCapacity;
-    const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
-    const f32 = (label: string, n: number) => this.own(gpu.buffer(label, n * 4, storage));
-    this.step = this.own(gpu.buffer('step', STEP_UNIFORM_BYTES, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST));
-    this.ids = f32('ids', rows);
-    this.positions = f32('positions', rows);
-    this.mask = f32('mask', shape.batch * shape.maxSeq);
-    if (model.projectIn) this.embeddings = f32('embeddings', rows * c.word_embed_proj_dim);
-    this.hidden = f32('hidden', rows * c.hidden_size);
-    this.normed = f32('normed', rows * c.hidden_size);
-    this.qkv = f32('qkv', rows * 3 * c.hidden_size);
-    this.attention = f32('attention', rows * c.hidden_size);
-    this.ffn = f32('ffn', rows * c.ffn_dim);
-    this.last = f32('last', shape.batch * c.hidden_size);
-    this.lastNormed = f32('last_normed', shape.batch * c.hidden_size);
-    if (model.projectOut) this.projected = f32('projected', shape.batch * c.word_embed_proj_dim);
-    this.logits = f32('logits', shape.batch * c.vocab_size);
-    this.nextIds = f32('next_ids', shape.batch);
-    const read = GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST;
-    this.readIds = [0, 1].map((i) => this.own(gpu.buffer(`read_ids[${i}]`, shape.batch * 4, read))) as [
-      GPUBuffer,
-      GPUBuffer,
-    ];
-    this.readLogits = this.own(gpu.buffer('read_logits', shape.batch * c.vocab_size * 4, read));
-    this.caches = model.layers.map((_, i) => {
+    const buffers = new Map<string, GPUBuffer>();
+    for (const spec of sessionBufferSpecs(model, shape)) {
+      if (buffers.has(spec.label)) throw new Error(`two session buffers are labelled "${spec.label}"`);
+      buffers.set(spec.label, this.own(gpu.buffer(spec.label, spec.bytes, spec.usage)));
+    }
+    const take = (label: string) => {
+      const b = buffers.get(label)!;
+      buffers.delete(label);
+      return b;
+    };
+    this.step = take('step');
+    this.ids = take('ids');
+    this.positions = take('positions');
+    this.mask = take('mask');
+    this.hidden = take('hidden');
+    this.last = take('last');
+    this.logits = take('logits');
+    this.nextIds = take('next_ids');
+    this.readIds = [take('read_ids[0]'), take('read_ids[1]')];
+    this.readLogits = take('read_logits');
+    this.activations = buffers;
+    this.caches = Array.from({ length: model.config.num_hidden_layers }, (_, i) => {
       const cache = allocateCache(i);
       this.own(cache.k);
       this.own(cache.v);
       return cache;
     });
+  }
+
+  /** An activation buffer the architecture declared; a name it did not declare is a bug in its graph. */
+  activation(name: string): GPUBuffer {
+    const b = this.activations.get(name);
+    if (!b)
+      throw new Error(`the model's graph asks for activation "${name}", which its activations() does not declare`);
+    return b;
   }
 
   private own(b: GPUBuffer): GPUBuffer {

@@ -4,14 +4,14 @@
  * file list first (HEAD requests, the shard index), so download progress has totals from the start.
  */
 import { ModelFetchError } from '../errors.ts';
-import { BIN_INDEX, BIN_SINGLE, loadOptConfig, loadOptWeights, SHARD_INDEX, SINGLE_FILE } from './checkpoint.ts';
-import type { OptConfig } from './config.ts';
+import type { ModelWeights } from '../models/architecture.ts';
+import { BIN_INDEX, BIN_SINGLE, loadModelConfig, loadWeights, SHARD_INDEX, SINGLE_FILE } from './checkpoint.ts';
+import type { ModelConfig } from './config.ts';
 import { loadAnyTokenizer } from './gpt2-tokenizer.ts';
 import { ProgressTracker } from './progress.ts';
 import type { ModelSource } from './source.ts';
 import { HttpModelSource, type SizedSource } from './cached-source.ts';
 import type { OptTokenizer } from './tokenizer.ts';
-import type { OptWeights } from './weights.ts';
 
 export const DEFAULT_HUB_URL = 'https://huggingface.co';
 export const DEFAULT_REVISION = 'main';
@@ -61,15 +61,15 @@ export function resolveHubModel(spec: string, opts: { revision?: string; hubUrl?
 }
 
 export interface ModelFiles {
-  config: OptConfig;
-  weights: OptWeights;
+  config: ModelConfig;
+  weights: ModelWeights;
   tokenizer?: OptTokenizer;
 }
 
 export interface ReadModelOptions {
   progress?: ProgressTracker;
   /** Called once the sizes are planned, before any weight byte is read (lets a caller refuse a model too big). */
-  onPlanned?: (plan: { config: OptConfig; weightBytes?: number }) => void;
+  onPlanned?: (plan: { config: ModelConfig; weightBytes?: number }) => void;
 }
 
 function sizeOf(source: ModelSource, name: string): number | undefined {
@@ -160,19 +160,16 @@ function memoized(source: ModelSource, progress: ProgressTracker): ModelSource {
 }
 
 /**
- * Reads config, weights and tokenizer of an OPT model from any source, announcing planned totals
+ * Reads config, weights and tokenizer of a model from any source, announcing planned totals
  * first and per-file progress as bytes arrive.
  */
 export async function readModelFiles(raw: ModelSource, opts: ReadModelOptions = {}): Promise<ModelFiles> {
   const progress = opts.progress ?? new ProgressTracker();
   const source = memoized(raw, progress);
-  const config = await loadOptConfig(source);
+  const config = await loadModelConfig(source);
   const weightBytes = await planFiles(source, progress);
   progress.announce();
   opts.onPlanned?.({ config, weightBytes });
-  const [weights, tokenizer] = await Promise.all([
-    loadOptWeights(source),
-    loadAnyTokenizer(source, config.bos_token_id),
-  ]);
+  const [weights, tokenizer] = await Promise.all([loadWeights(source), loadAnyTokenizer(source, config.bos_token_id)]);
   return { config, weights, tokenizer };
 }

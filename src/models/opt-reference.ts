@@ -3,9 +3,10 @@
  * layer selection. It is the yardstick GPU kernels are tested against, so it favours plain loops
  * that can be checked line by line against modeling_opt.py over speed.
  */
-import { LAYER_NORM_EPS, POSITION_OFFSET, headDim, type OptConfig } from '../model/config.ts';
 import { tensorToFloat64 } from '../model/dtype.ts';
-import type { HostTensor, OptWeights } from '../model/weights.ts';
+import type { HostTensor } from '../model/weights.ts';
+import { LAYER_NORM_EPS, POSITION_OFFSET, headDim, type OptConfig } from './opt-config.ts';
+import type { OptWeights } from './opt-weights.ts';
 
 interface Linear {
   w: Float64Array; // [out, in]
