@@ -5,6 +5,7 @@ import { ForwardProgram, Kernels } from '../src/engine/forward.ts';
 import { WeightUploader } from '../src/engine/model.ts';
 import { SessionBuffers } from '../src/engine/session.ts';
 import { ConfigError } from '../src/errors.ts';
+import { Argmax } from '../src/ops/argmax.ts';
 import type { ModelConfig } from '../src/model/config.ts';
 import { float32ToTensor } from '../src/model/dtype.ts';
 import type { ActivationSpec, GpuModel, GraphContext, ModelGraph } from '../src/models/architecture.ts';
@@ -61,7 +62,7 @@ describe('architectures live in src/models/', () => {
  */
 class ToyModel implements GpuModel {
   readonly positionIds = { offset: 0, padding: 0 };
-  readonly kvCache = { heads: 1, headDim: 4 };
+  readonly kvCache = { kvHeads: 1, headDim: 4 };
   readonly config: ModelConfig = {
     model_type: 'toy',
     vocab_size: 5,
@@ -144,7 +145,11 @@ class ToyModel implements GpuModel {
             rows: 'sequences',
           }),
         },
-        { name: 'pick', bound: k.argmax.bind({ label: 'pick', step, logits: io.logits, ids: io.nextIds, vocab: 5 }) },
+        // An op host reached the way a new architecture's own ops would be.
+        {
+          name: 'pick',
+          bound: k.op(Argmax).bind({ label: 'pick', step, logits: io.logits, ids: io.nextIds, vocab: 5 }),
+        },
       ],
     };
   }

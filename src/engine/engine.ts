@@ -101,9 +101,9 @@ export class Engine {
       promptCapacity: promptLength,
       maxSeq: Math.min(Math.ceil(totalLength / SEQ_BLOCK) * SEQ_BLOCK, c.max_position_embeddings),
     };
-    const { heads, headDim } = this.model.kvCache;
+    const { kvHeads, headDim } = this.model.kvCache;
     const buffers = new SessionBuffers(this.gpu, this.model, shape, (il) =>
-      this.kernels.attention.allocateCache(`layers.${il}.kv`, batch, heads, headDim, shape.maxSeq),
+      this.kernels.attention.allocateCache(`layers.${il}.kv`, batch, kvHeads, headDim, shape.maxSeq),
     );
     if (this.options.poisonKvCache !== undefined) buffers.fillCaches(this.options.poisonKvCache);
     this.session = { buffers, program: new ForwardProgram(this.gpu, this.model, buffers, this.kernels) };

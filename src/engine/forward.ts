@@ -15,19 +15,35 @@ export type StepName = string;
 /** Called for every step as it is encoded; `layer` is -1 outside the decoder layers. */
 export type StepObserver = (name: StepName, layer: number) => void;
 
-/** The ops, compiled once per device and shared by every session. */
+/**
+ * The ops, compiled once per device and shared by every session. The common ones are named
+ * fields; an architecture reaches any other op host through `op(Class)`, so a new op needs no
+ * change here.
+ */
 export class Kernels {
   readonly linear: Linear;
   readonly layerNorm: LayerNorm;
   readonly attention: Attention;
   readonly embedding: Embedding;
   readonly argmax: Argmax;
-  constructor(gpu: Gpu) {
-    this.linear = new Linear(gpu);
-    this.layerNorm = new LayerNorm(gpu);
-    this.attention = new Attention(gpu);
-    this.embedding = new Embedding(gpu);
-    this.argmax = new Argmax(gpu);
+  private readonly ops = new Map<new (gpu: Gpu) => unknown, unknown>();
+
+  constructor(private readonly gpu: Gpu) {
+    this.linear = this.op(Linear);
+    this.layerNorm = this.op(LayerNorm);
+    this.attention = this.op(Attention);
+    this.embedding = this.op(Embedding);
+    this.argmax = this.op(Argmax);
+  }
+
+  /** The device's one instance of an op host, created on first use. */
+  op<T>(Op: new (gpu: Gpu) => T): T {
+    let host = this.ops.get(Op) as T | undefined;
+    if (host === undefined) {
+      host = new Op(this.gpu);
+      this.ops.set(Op, host);
+    }
+    return host;
   }
 }
 

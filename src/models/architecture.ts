@@ -44,9 +44,12 @@ export interface ActivationSpec {
   rows: 'tokens' | 'sequences';
 }
 
-/** One layer's KV cache holds `[batch][heads][maxSeq][headDim]` f32 for keys and for values. */
+/**
+ * One layer's KV cache holds `[batch][kvHeads][maxSeq][headDim]` f32 for keys and for values
+ * (kvHeads below the query heads under grouped-query attention).
+ */
 export interface KvCacheShape {
-  heads: number;
+  kvHeads: number;
   headDim: number;
 }
 

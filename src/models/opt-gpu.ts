@@ -40,7 +40,7 @@ export class OptGpuModel implements GpuModel {
     readonly projectIn?: GpuMatrix,
     readonly projectOut?: GpuMatrix,
   ) {
-    this.kvCache = { heads: config.num_attention_heads, headDim: headDim(config) };
+    this.kvCache = { kvHeads: config.num_attention_heads, headDim: headDim(config) };
   }
 
   static upload(gpu: Gpu, w: OptWeights, opts: UploadMatrixOptions = {}): OptGpuModel {

@@ -3,7 +3,7 @@
  * and the head (final norm, projection, LM head, argmax) on each sequence's newest position.
  */
 import type { NamedStep, GraphContext, ModelGraph } from './architecture.ts';
-import { LAYER_NORM_EPS } from './opt-config.ts';
+import { headDim, LAYER_NORM_EPS } from './opt-config.ts';
 import type { OptGpuModel } from './opt-gpu.ts';
 
 /** The names OPT's steps carry; a layer runs its steps in the order `optGraph` lists them. */
@@ -108,8 +108,8 @@ export function optGraph(model: OptGpuModel, ctx: GraphContext): ModelGraph {
       cache: ctx.caches[il],
       mask: io.mask,
       output: attnOut,
-      heads: model.kvCache.heads,
-      headDim: model.kvCache.headDim,
+      heads: c.num_attention_heads,
+      headDim: headDim(c),
       maxSeq: ctx.maxSeq,
     });
     const attention = (qkvIn: GPUBuffer, residual: GPUBuffer): OptStep[] => [
