@@ -50,7 +50,10 @@ export class OptEngine {
 
   /** Loads config, weights and (when present) tokenizer from a folder or base URL in hub layout. */
   static async load(gpu: Gpu, source: ModelSource, options: EngineOptions = {}): Promise<OptEngine> {
-    const [weights, tokenizer] = await Promise.all([loadOptWeights(source), loadTokenizer(source)]);
+    // In order: an unreachable source must be reported for config.json, the first file a load needs,
+    // not for whichever probe of a file fetched alongside it happened to fail first.
+    const weights = await loadOptWeights(source);
+    const tokenizer = await loadTokenizer(source);
     return OptEngine.fromWeights(gpu, weights, tokenizer, options);
   }
 
