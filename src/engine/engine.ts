@@ -58,7 +58,8 @@ export class OptEngine {
   }
 
   static fromWeights(gpu: Gpu, weights: OptWeights, tokenizer?: OptTokenizer, options: EngineOptions = {}): OptEngine {
-    return new OptEngine(gpu, GpuModel.upload(gpu, weights, options), tokenizer, options);
+    const model = gpu.allOrNothing(() => GpuModel.upload(gpu, weights, options));
+    return new OptEngine(gpu, model, tokenizer, options);
   }
 
   get config(): OptConfig {
