@@ -2,10 +2,15 @@ import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { OptEngine } from '../src/engine/engine.ts';
-import { ModelFetchError } from '../src/errors.ts';
+import { ConfigError, ModelFetchError } from '../src/errors.ts';
+import { loadOptWeights } from '../src/model/checkpoint.ts';
+import { encodeSafetensors, parseSafetensors } from '../src/model/safetensors.ts';
+import { dirSource } from '../src/model/source-node.ts';
 import { urlSource } from '../src/model/source.ts';
 import { testGpu } from './helpers/gpu.ts';
+import { makeTinyModel } from './helpers/tiny-model.ts';
 
 const repo = path.resolve(import.meta.dirname, '..');
 
@@ -58,5 +63,46 @@ describe('loading from a refusing host', () => {
     );
     expect(r.status).not.toBe(0);
     expect(r.stderr).toMatch(`ModelFetchError: ${url} has no readable config.json: Could not fetch ${url}/config.json`);
+  });
+});
+
+function setLayers(dir: string, layers: number): void {
+  const file = path.join(dir, 'config.json');
+  writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(file, 'utf8')), num_hidden_layers: layers }));
+}
+
+describe('a config with fewer layers than the checkpoint', () => {
+  it('is a ConfigError naming the layers that would never run', async () => {
+    const dir = await makeTinyModel({ layers: 6, seed: 51 });
+    setLayers(dir, 3);
+    const e = await rejection(loadOptWeights(dirSource(dir)));
+    expect(e).toBeInstanceOf(ConfigError);
+    expect(e.message).toBe(
+      'config.json says num_hidden_layers = 3, but the checkpoint also holds layers 3, 4, 5 ' +
+        '(model.decoder.layers.3.self_attn.k_proj.weight, model.decoder.layers.3.self_attn.k_proj.bias, ' +
+        'model.decoder.layers.3.self_attn.v_proj.weight, and 45 more); they would never run: fix num_hidden_layers',
+    );
+  });
+
+  it('also across shards under the bare decoder. prefix, naming the one extra layer', async () => {
+    const dir = await makeTinyModel({ layers: 4, seed: 52, shards: 3, prefix: 'decoder.' });
+    setLayers(dir, 3);
+    const e = await rejection(loadOptWeights(dirSource(dir)));
+    expect(e).toBeInstanceOf(ConfigError);
+    expect(e.message).toMatch(/num_hidden_layers = 3, but the checkpoint also holds layer 3 \(decoder\.layers\.3\./);
+  });
+
+  it('leaves other unused tensors alone, and a matching config loads every layer', async () => {
+    const dir = await makeTinyModel({ layers: 3, seed: 53 });
+    const file = path.join(dir, 'model.safetensors');
+    const tensors = parseSafetensors(new Uint8Array(readFileSync(file)));
+    const bias = tensors.get('model.decoder.layers.0.fc2.bias')!;
+    // A stray tensor of a layer the config has, and one outside any layer: both simply unused.
+    tensors.set('model.decoder.layers.2.extra.bias', bias);
+    tensors.set('lm_head.bias', bias);
+    writeFileSync(file, encodeSafetensors(Object.fromEntries(tensors)));
+    const w = await loadOptWeights(dirSource(dir));
+    expect(w.layers).toHaveLength(3);
+    expect([...w.layers[2].fc2.bias.data]).toEqual([...tensors.get('model.decoder.layers.2.fc2.bias')!.data]);
   });
 });
