@@ -19,6 +19,7 @@ import { loadOptWeights } from '../src/model/checkpoint.ts';
 import { parseSafetensors } from '../src/model/safetensors.ts';
 import { dirSource } from '../src/model/source-node.ts';
 import { urlSource } from '../src/model/source.ts';
+import type { LoadProgress } from '../src/model/progress.ts';
 import type { OptWeights } from '../src/model/weights.ts';
 import { testGpu } from './helpers/gpu.ts';
 import { makeTinyModel } from './helpers/tiny-model.ts';
@@ -123,6 +124,28 @@ describe('a safetensors file over 4 GiB', () => {
       a.dispose();
       await b.dispose();
     }
+  }, 60_000);
+
+  it('loads through the library from a URL: Range requests, only the model bytes, same tokens', async () => {
+    const dense = await makeTinyModel({ layers: 2, seed: 43 });
+    const url = await serveRanges(writeLargeShard(dense));
+    const gpu = await testGpu();
+    const events: LoadProgress[] = [];
+    const a = OptEngine.fromWeights(gpu, await loadOptWeights(dirSource(dense)));
+    const b = await loadEngine(url, { gpu, cache: false, onProgress: (p) => events.push(p) });
+    try {
+      const prompts = [[2, 5, 6, 7]];
+      const ref = await a.generate(prompts, { maxNewTokens: 4, eosTokenId: null });
+      expect((await b.generate({ prompts, maxNewTokens: 4, eosTokenId: null })).tokens).toEqual(ref.tokens);
+    } finally {
+      a.dispose();
+      await b.dispose();
+    }
+    const read = events.filter((e) => e.file === 'model.safetensors').at(-1)!;
+    const denseBytes = statSync(path.join(dense, 'model.safetensors')).size;
+    // The tensors and the header, not the 4 GiB of padding.
+    expect(read.loaded).toBeGreaterThan(denseBytes - 4096);
+    expect(read.loaded).toBeLessThan(denseBytes + 4096);
   }, 60_000);
 
   it('loads from a URL by HTTP Range requests', async () => {
