@@ -4,6 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadEngine } from '../src/api/node.ts';
 import { OptEngine } from '../src/engine/engine.ts';
 import { argmax, checkLogitsRow, createSampler } from '../src/engine/sampling.ts';
+import { describeProblem } from '../src/apps/shared/problems.ts';
 import { NumericalError } from '../src/errors.ts';
 import { loadOptWeights } from '../src/model/checkpoint.ts';
 import { countNonFinite, f32Bits, float32ToTensor, tensorToFloat32 } from '../src/model/dtype.ts';
@@ -140,6 +141,14 @@ describe('generation fails on non-finite logits with the step and the sequence',
     const e = await rejection(engine.generate([[2], [2, 5, 6]], { maxNewTokens: 4, eosTokenId: null }));
     expect(e).toBeInstanceOf(NumericalError);
     expect(e.message).toMatch("the logits of sequence 1 at step 0 (the prompt's forward) hold NaN or infinity");
+  });
+});
+
+describe('the pages explain a NumericalError', () => {
+  it('by its own title rather than a generic failure', () => {
+    const p = describeProblem(new NumericalError('final_layer_norm.weight has 64 non-finite values'));
+    expect(p.title).toBe('The model produced invalid numbers');
+    expect(p.detail).toMatch(/^final_layer_norm.weight has 64 non-finite values\. The checkpoint is damaged/);
   });
 });
 
