@@ -176,7 +176,7 @@ export class HttpModelSource implements SizedSource {
     const size = this.sizes.get(name);
     if (size === undefined || size <= (this.opts.rangeReadsAbove ?? RANGE_READS_ABOVE)) return undefined;
     if (await this.opts.cache?.match(this.url(name))) return undefined;
-    const reader = await openUrlRanges(this.url(name), this.fetchImpl);
+    const reader = await openUrlRanges(this.url(name), this.fetchImpl, size);
     if (!reader) return undefined;
     const progress = this.opts.progress;
     let loaded = 0;

@@ -85,17 +85,18 @@ export function urlSource(baseUrl: string, fetchImpl: typeof fetch = (...a) => f
 
 /**
  * HTTP Range reads of `url`, or undefined when the server answers the first range with the whole
- * file (no Range support). The size comes from the first answer's Content-Range.
+ * file (no Range support). The size comes from the first answer's Content-Range, else `knownSize`
+ * (a cross-origin answer may not expose Content-Range).
  */
 export async function openUrlRanges(
   url: string,
   fetchImpl: typeof fetch,
-  init: RequestInit = {},
+  knownSize?: number,
 ): Promise<RangeReader | undefined> {
   const get = async (start: number, end: number): Promise<Response> => {
     let res: Response;
     try {
-      res = await fetchImpl(url, { ...init, headers: { range: `bytes=${start}-${end - 1}` } });
+      res = await fetchImpl(url, { headers: { range: `bytes=${start}-${end - 1}` } });
     } catch (e) {
       throw new ModelFetchError(`Could not fetch ${url}: ${(e as Error).message}`, { cause: e });
     }
@@ -103,7 +104,7 @@ export async function openUrlRanges(
     return res;
   };
   const first = await get(0, 8);
-  const total = /\/(\d+)$/.exec(first.headers.get('content-range') ?? '')?.[1];
+  const total = /\/(\d+)$/.exec(first.headers.get('content-range') ?? '')?.[1] ?? knownSize;
   if (first.status !== 206 || total === undefined) {
     await first.body?.cancel();
     return undefined;
