@@ -250,15 +250,22 @@ export async function loadOptWeights(source: ModelSource): Promise<OptWeights> {
       [...table.tensors.keys()].filter((name) => !used.has(name)),
     );
     const tensors = new Map<string, HostTensor>();
-    for (const name of used) {
-      const t = table.tensors.get(name)!;
-      tensors.set(name, { dtype: t.dtype, shape: t.shape, data: await t.read() });
-    }
+    const names = [...used];
+    // A few reads in flight hide the round trip of each HTTP range request.
+    const reader = async () => {
+      for (let name = names.pop(); name !== undefined; name = names.pop()) {
+        const t = table.tensors.get(name)!;
+        tensors.set(name, { dtype: t.dtype, shape: t.shape, data: await t.read() });
+      }
+    };
+    await Promise.all(Array.from({ length: READS_IN_FLIGHT }, reader));
     return assembleOptWeights(config, tensors);
   } finally {
     await table.close();
   }
 }
+
+const READS_IN_FLIGHT = 4;
 
 /** `tensors`, with every name the caller `get`s added to `used`. */
 function recordingReads(tensors: Map<string, HostTensor>, used: Set<string>): Map<string, HostTensor> {
