@@ -1,5 +1,7 @@
 // Greedy token choice on the GPU: ids[b] = argmax_v logits[b][v], lowest index on ties
 // (as torch.argmax), so only `batch` u32 cross to the CPU per step instead of the logits.
+// A row holding any NaN or +-Inf gets the id 0xffffffff instead, outside every vocabulary: the
+// host fails the request on it from the ids it reads back anyway.
 //   logits: [batch][vocab] f32;  ids: [batch] u32
 // One workgroup per sequence; each invocation scans a strided slice, then a tree reduction.
 
@@ -15,6 +17,10 @@ const WG: u32 = 256u;
 
 var<workgroup> best_val: array<f32, WG>;
 var<workgroup> best_idx: array<u32, WG>;
+// Zero at the start of each workgroup (WGSL zero-initialises workgroup memory).
+var<workgroup> non_finite: atomic<u32>;
+
+const NON_FINITE_ID: u32 = 0xffffffffu;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
@@ -26,6 +32,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
   for (var j = tid; j < params.vocab; j += WG) {
     let x = logits[base + j];
     if (x > v) { v = x; i = j; }
+    // Exponent bits all set: NaN or +-Inf. Tested on the bits, since compilers may fold x != x away.
+    if ((bitcast<u32>(x) & 0x7f800000u) == 0x7f800000u) { atomicOr(&non_finite, 1u); }
   }
   best_val[tid] = v;
   best_idx[tid] = i;
@@ -41,5 +49,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     }
     workgroupBarrier();
   }
-  if (tid == 0u) { ids[b] = select(best_idx[0], 0u, best_idx[0] == 0xffffffffu); }
+  let bad = atomicLoad(&non_finite) != 0u;
+  if (tid == 0u) { ids[b] = select(select(best_idx[0], 0u, best_idx[0] == 0xffffffffu), NON_FINITE_ID, bad); }
 }

@@ -52,6 +52,14 @@ export class SamplingError extends SkipDecodeError {
   override name = 'SamplingError';
 }
 
+/**
+ * A NaN or infinity where only finite numbers can be right: a weight in the checkpoint (named), or a
+ * logits row during generation (the step and the sequence are named).
+ */
+export class NumericalError extends SkipDecodeError {
+  override name = 'NumericalError';
+}
+
 /** A prompt was given as text but the model has no tokenizer. */
 export class TokenizerError extends SkipDecodeError {
   override name = 'TokenizerError';

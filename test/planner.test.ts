@@ -174,6 +174,17 @@ describe('rejections name the broken rule', () => {
     });
   }
 
+  it('a table step must run the top layer, as the linear schedule always does', () => {
+    for (const text of ['table:0', 'table:0,1,2,3|0,1', 'table:3|2']) {
+      expect(() => new SkipPlan(4, parseSchedule(text))).toThrow(ScheduleError);
+    }
+    expect(() => new SkipPlan(4, parseSchedule('table:0,1,2,3|0,1'))).toThrow(
+      'table schedule for a 4-layer model: rule "every step runs the top layer 3" broken at step 1 (layers 0,1); the top layer always runs',
+    );
+    expect(() => new SkipPlan(4, parseSchedule('table:0'))).toThrow(/broken at step 0 \(layers 0\)/);
+    expect(new SkipPlan(4, parseSchedule('table:0,3|3')).layers(1)).toEqual([3]);
+  });
+
   it('rejects a zero-layer model and a negative step', () => {
     expect(() => new SkipPlan(0, { kind: 'full' })).toThrow(ScheduleError);
     expect(() => new SkipPlan(2, { kind: 'full' }).layers(-1)).toThrow(/decode step/);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SamplingError } from '../src/errors.ts';
+import { NumericalError, SamplingError } from '../src/errors.ts';
 import { SplitMix64, streamRng } from '../src/engine/rng.ts';
 import {
   applyRepetitionPenalty,
@@ -68,7 +68,7 @@ describe('greedy', () => {
   it('takes the argmax, lowest index on ties, ignoring NaN', () => {
     expect(argmax([1, 3, 3, 2])).toBe(1);
     expect(argmax([NaN, -Infinity, -5])).toBe(2);
-    expect(() => argmax([NaN, -Infinity])).toThrow(SamplingError);
+    expect(() => argmax([NaN, -Infinity])).toThrow(NumericalError);
     const s = createSampler({});
     expect(s.greedy).toBe(true);
     expect(s.seed).toBeUndefined();
@@ -218,11 +218,12 @@ describe('seeded sampling', () => {
     ).toBeLessThan(df + 5 * Math.sqrt(2 * df));
   });
 
-  it('never picks a -Infinity or NaN logit', () => {
-    const row = Float32Array.of(-Infinity, 0, NaN, 0, -Infinity);
+  it('never picks a -Infinity logit, and refuses a row with NaN', () => {
+    const row = Float32Array.of(-Infinity, 0, -Infinity, 0, -Infinity);
     const c = counts(draw({ temperature: 1, seed: 1 }, row, 500), 5);
     expect(c[0] + c[2] + c[4]).toBe(0);
     expect(draw({ temperature: 1, topK: 3, seed: 1 }, row, 50).every((t) => t === 1 || t === 3)).toBe(true);
+    expect(() => draw({ temperature: 1, seed: 1 }, Float32Array.of(-Infinity, 0, NaN, 0), 1)).toThrow(NumericalError);
   });
 });
 

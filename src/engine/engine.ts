@@ -52,13 +52,16 @@ export class Engine {
 
   /** Loads config, weights and (when present) tokenizer from a folder or base URL in hub layout. */
   static async load(gpu: Gpu, source: ModelSource, options: EngineOptions = {}): Promise<Engine> {
-    const [weights, tokenizer] = await Promise.all([loadWeights(source), loadTokenizer(source)]);
+    // In order: an unreachable source must be reported for config.json, the first file a load needs,
+    // not for whichever probe of a file fetched alongside it happened to fail first.
+    const weights = await loadWeights(source);
+    const tokenizer = await loadTokenizer(source);
     return Engine.fromWeights(gpu, weights, tokenizer, options);
   }
 
-  /** Uploads weights with the architecture their config names. */
+  /** Uploads weights with the architecture their config names; a refused upload leaves nothing on the GPU. */
   static fromWeights(gpu: Gpu, weights: ModelWeights, tokenizer?: OptTokenizer, options: EngineOptions = {}): Engine {
-    const model = architectureOf(weights.config).upload(gpu, weights, options);
+    const model = gpu.allOrNothing(() => architectureOf(weights.config).upload(gpu, weights, options));
     return new Engine(gpu, model, tokenizer, options);
   }
 

@@ -3,6 +3,7 @@ import type { StepShape } from '../gpu/kernel.ts';
 import type { ModelConfig } from '../model/config.ts';
 import type { PositionIds } from '../models/architecture.ts';
 import { PromptError } from '../errors.ts';
+import { nonFiniteRow } from './numerics.ts';
 import type { SkipPlan } from '../skip/planner.ts';
 import {
   createSampler,
@@ -162,6 +163,12 @@ export async function generate(
     const { step, layers }: PendingStep = pending;
     const ids = await pending.ids;
     const stepLogits = await pending.logits;
+    const broken = nonFiniteRow(ids, step, (b) => !trackers[b].finished);
+    if (broken) {
+      // The step read ahead still maps a staging buffer: let it finish so the session stays usable.
+      if (next) await Promise.allSettled([next.ids, next.logits]);
+      throw broken;
+    }
     if (step > 0) layersRun.push(layers);
     if (stepLogits && o.returnLogits) logits.push(stepLogits);
 

@@ -7,7 +7,7 @@
  * gives each sequence the sampler of its index within its request, so a seeded
  * request gives the same tokens whatever batch it shares and across runs.
  */
-import { SamplingError } from '../errors.ts';
+import { NumericalError, SamplingError } from '../errors.ts';
 import { randomSeed, streamRng, type SplitMix64 } from './rng.ts';
 
 /** Log-weight bins for top-p: 1/8 nat wide, down to e^-750, where float64 weights are 0 anyway. */
@@ -56,8 +56,21 @@ export function resolveSeed(o: SamplingOptions): SamplingOptions & { seed: numbe
 }
 
 /**
+ * Throws NumericalError when `row` holds NaN or +Infinity: the forward pass broke, and any token
+ * picked from it would hide that. -Infinity stays allowed: it is how a logits row masks a token.
+ */
+export function checkLogitsRow(row: ArrayLike<number>, what = 'logits row'): void {
+  let bad = 0;
+  for (let i = 0; i < row.length; i++) {
+    const x = row[i];
+    if (x !== x || x === Infinity) bad++;
+  }
+  if (bad > 0) throw new NumericalError(`${what} has ${bad} non-finite values (NaN or +Infinity) of ${row.length}`);
+}
+
+/**
  * Index of the largest value, lowest index on ties; NaN never wins.
- * Throws when no value is a number above -Infinity: a row like that means the
+ * Throws NumericalError when no value is a number above -Infinity: a row like that means the
  * forward pass broke, and returning token 0 would hide it.
  */
 export function argmax(values: ArrayLike<number>): number {
@@ -69,7 +82,7 @@ export function argmax(values: ArrayLike<number>): number {
       best = i;
     }
   }
-  if (best < 0) throw new SamplingError('logits row has no finite value (all NaN or -Infinity)');
+  if (best < 0) throw new NumericalError('logits row has no finite value (all NaN or -Infinity)');
   return best;
 }
 
@@ -137,6 +150,7 @@ class TokenSampler implements Sampler {
   }
 
   next(logits: Float32Array, history: ArrayLike<number> = []): number {
+    checkLogitsRow(logits);
     let row = logits;
     if (this.penalty !== 1 && history.length > 0) {
       if (this.penalized.length !== logits.length) this.penalized = new Float32Array(logits.length);
@@ -272,7 +286,7 @@ export function topKIndices(values: ArrayLike<number>, k: number): number[] {
       siftDown(0);
     }
   }
-  if (size === 0) throw new SamplingError('logits row has no finite value (all NaN or -Infinity)');
+  if (size === 0) throw new NumericalError('logits row has no finite value (all NaN or -Infinity)');
   return Array.from(heap.subarray(0, size)).sort(byRank(values));
 }
 

@@ -92,6 +92,20 @@ export class Gpu {
     return buffer;
   }
 
+  /**
+   * Runs `create` and returns its result; when it throws, every buffer it created is destroyed first,
+   * so a failed model upload leaves nothing half-loaded on the device.
+   */
+  allOrNothing<T>(create: () => T): T {
+    const before = new Set(this.live.keys());
+    try {
+      return create();
+    } catch (e) {
+      for (const buffer of [...this.live.keys()]) if (!before.has(buffer)) this.destroy(buffer);
+      throw e;
+    }
+  }
+
   /** A storage buffer initialised from `data` (padded to 16 bytes). */
   upload(label: string, data: ArrayBufferView, extraUsage = 0): GPUBuffer {
     const buffer = this.buffer(

@@ -5,7 +5,7 @@
  */
 import { ModelFetchError } from '../errors.ts';
 import { readBody, type ProgressTracker } from './progress.ts';
-import type { ModelSource } from './source.ts';
+import { openUrlRanges, type ModelSource, type RangeReader } from './source.ts';
 
 export const MODEL_CACHE_NAME = 'skipdecode-models-v1';
 const MANIFEST = '.skipdecode-manifest.json';
@@ -57,7 +57,15 @@ export interface HttpSourceOptions {
   progress?: ProgressTracker;
   /** The name the user gave (hub id), for messages and cache listings; default the URL. */
   label?: string;
+  /**
+   * Files larger than this (by their HEAD size) are read by HTTP Range requests, a tensor at a time,
+   * and not cached: no typed array holds a file over 4 GiB, nor would Cache Storage's quota.
+   * Default 2 GiB.
+   */
+  rangeReadsAbove?: number;
 }
+
+const RANGE_READS_ABOVE = 2 ** 31;
 
 /** A ModelSource that also knows file sizes learnt from HEAD requests (for progress totals). */
 export interface SizedSource extends ModelSource {
@@ -162,6 +170,29 @@ export class HttpModelSource implements SizedSource {
     progress?.update(name, bytes.byteLength, { done: true });
     await this.store(url, bytes);
     return bytes;
+  }
+
+  async openRanges(name: string): Promise<RangeReader | undefined> {
+    const size = this.sizes.get(name);
+    if (size === undefined || size <= (this.opts.rangeReadsAbove ?? RANGE_READS_ABOVE)) return undefined;
+    if (await this.opts.cache?.match(this.url(name))) return undefined;
+    const reader = await openUrlRanges(this.url(name), this.fetchImpl, size);
+    if (!reader) return undefined;
+    const progress = this.opts.progress;
+    let loaded = 0;
+    return {
+      size: reader.size,
+      read: async (start, end) => {
+        const bytes = await reader.read(start, end);
+        loaded += bytes.byteLength;
+        progress?.update(name, loaded, { total: reader.size });
+        return bytes;
+      },
+      close: async () => {
+        await reader.close();
+        progress?.update(name, loaded, { total: reader.size, done: true });
+      },
+    };
   }
 
   async readText(name: string): Promise<string> {

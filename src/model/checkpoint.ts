@@ -3,10 +3,10 @@ import type { ModelWeights } from '../models/architecture.ts';
 import { architectureOf, parseModelConfig } from '../models/index.ts';
 import { isOptWeights, type OptWeights } from '../models/opt-weights.ts';
 import type { ModelConfig } from './config.ts';
-import { parseSafetensors } from './safetensors.ts';
-import type { ModelSource } from './source.ts';
+import { parseSafetensors, parseSafetensorsHeader, safetensorsHeaderLength } from './safetensors.ts';
+import type { ModelSource, RangeReader } from './source.ts';
 import { parseTorchBin } from './torch-bin.ts';
-import type { HostTensor } from './weights.ts';
+import type { HostTensor, TensorDType } from './weights.ts';
 
 export const SINGLE_FILE = 'model.safetensors';
 export const SHARD_INDEX = 'model.safetensors.index.json';
@@ -37,31 +37,44 @@ export const BIN_INDEX = 'pytorch_model.bin.index.json';
 type Parser = (bytes: Uint8Array, what: string) => Map<string, HostTensor>;
 
 const readSafetensors: Parser = (bytes, what) => parseSafetensors(bytes, what);
-// Integer buffers some exporters keep in .bin state_dicts are never weights, so they are dropped.
+// Integer buffers some exporters keep in .bin state_dicts are never OPT weights, so they are dropped.
 const readTorchBin: Parser = (bytes, what) => parseTorchBin(bytes, { what, skipIntegerTensors: true });
 
+/** A checkpoint tensor whose bytes are read only when asked for (by byte range where the source can). */
+interface LazyTensor {
+  dtype: TensorDType;
+  shape: number[];
+  read(): Promise<Uint8Array>;
+}
+
+/** Every tensor of a checkpoint by name, and the open files its bytes come from. */
+interface TensorTable {
+  tensors: Map<string, LazyTensor>;
+  close(): Promise<void>;
+}
+
 /**
- * Reads every weight file of the checkpoint and merges their tensors by name. safetensors is
- * preferred (no pickle to interpret, zero-copy); PyTorch .bin files are the fallback many
+ * Lists every tensor of the checkpoint, merged by name across its files. safetensors is preferred
+ * (no pickle to interpret; read by byte range where the source can, so no file is ever held whole:
+ * a shard may exceed the 4 GiB a typed array holds); PyTorch .bin files are the fallback many
  * facebook/opt-* repos need, since their main branch has nothing else.
  */
-async function readAllTensors(source: ModelSource): Promise<Map<string, HostTensor>> {
-  const formats: [single: string, index: string, parse: Parser][] = [
-    [SINGLE_FILE, SHARD_INDEX, readSafetensors],
-    [BIN_SINGLE, BIN_INDEX, readTorchBin],
+async function readTensorTable(source: ModelSource): Promise<TensorTable> {
+  const formats: [single: string, index: string, safetensors: boolean][] = [
+    [SINGLE_FILE, SHARD_INDEX, true],
+    [BIN_SINGLE, BIN_INDEX, false],
   ];
-  for (const [single, index, parse] of formats) {
-    if (await source.exists(single)) {
-      return parse(await source.readBytes(single), `${source.describe()}/${single}`);
-    }
-    if (await source.exists(index)) return readSharded(source, index, parse);
+  for (const [single, index, safetensors] of formats) {
+    if (await source.exists(single)) return readFiles(source, new Map([[single, null]]), safetensors);
+    if (await source.exists(index)) return readFiles(source, await readShardIndex(source, index), safetensors);
   }
   throw new ModelFetchError(
     `${source.describe()} has no weights: none of ${SINGLE_FILE}, ${SHARD_INDEX}, ${BIN_SINGLE} or ${BIN_INDEX}.`,
   );
 }
 
-async function readSharded(source: ModelSource, indexName: string, parse: Parser): Promise<Map<string, HostTensor>> {
+/** The files a shard index names, each with the tensors it must hold. */
+async function readShardIndex(source: ModelSource, indexName: string): Promise<Map<string, string[]>> {
   let index: unknown;
   try {
     index = JSON.parse(await source.readText(indexName));
@@ -80,26 +93,140 @@ async function readSharded(source: ModelSource, indexName: string, parse: Parser
     }
     wanted.set(file, [...(wanted.get(file) ?? []), name]);
   }
-  const all = new Map<string, HostTensor>();
-  for (const [file, names] of wanted) {
-    const shard = parse(await source.readBytes(file), `${source.describe()}/${file}`);
-    for (const name of names) {
-      const t = shard.get(name);
-      if (!t) throw new CheckpointFormatError(`${file}: the index places tensor "${name}" here but the file lacks it`);
-      all.set(name, t);
+  return wanted;
+}
+
+/** Tensors of `files` (each with the names the index places there; null: a single file, all of them). */
+async function readFiles(
+  source: ModelSource,
+  files: Map<string, string[] | null>,
+  safetensors: boolean,
+): Promise<TensorTable> {
+  const all = new Map<string, LazyTensor>();
+  const readers: RangeReader[] = [];
+  const close = async (): Promise<void> => {
+    await Promise.all(readers.map((r) => r.close()));
+  };
+  try {
+    for (const [file, names] of files) {
+      const what = `${source.describe()}/${file}`;
+      const reader = safetensors ? await source.openRanges?.(file) : undefined;
+      if (reader) readers.push(reader);
+      const tensors = reader
+        ? await safetensorsByRange(reader, what)
+        : await wholeFile(source, file, what, safetensors);
+      for (const name of names ?? tensors.keys()) {
+        const t = tensors.get(name);
+        if (!t)
+          throw new CheckpointFormatError(`${file}: the index places tensor "${name}" here but the file lacks it`);
+        all.set(name, t);
+      }
     }
+  } catch (e) {
+    await close();
+    throw e;
   }
-  return all;
+  return { tensors: all, close };
+}
+
+async function wholeFile(
+  source: ModelSource,
+  file: string,
+  what: string,
+  safetensors: boolean,
+): Promise<Map<string, LazyTensor>> {
+  const parsed = (safetensors ? readSafetensors : readTorchBin)(await source.readBytes(file), what);
+  const out = new Map<string, LazyTensor>();
+  for (const [name, t] of parsed) out.set(name, { dtype: t.dtype, shape: t.shape, read: async () => t.data });
+  return out;
+}
+
+/** A safetensors file's header by range; each tensor's bytes are read by range when asked for. */
+async function safetensorsByRange(reader: RangeReader, what: string): Promise<Map<string, LazyTensor>> {
+  const headerLen = safetensorsHeaderLength(await reader.read(0, Math.min(8, reader.size)), reader.size, what);
+  const dataStart = 8 + headerLen;
+  const entries = parseSafetensorsHeader(await reader.read(8, dataStart), reader.size - dataStart, what);
+  const out = new Map<string, LazyTensor>();
+  for (const e of entries) {
+    out.set(e.name, {
+      dtype: e.dtype,
+      shape: e.shape,
+      read: () => reader.read(dataStart + e.begin, dataStart + e.end),
+    });
+  }
+  return out;
 }
 
 /**
  * Loads config.json and the weights (safetensors or PyTorch .bin, single file or sharded) of a
  * checkpoint in Hugging Face layout, assembled by the architecture config.json names. Tensor bytes
  * stay in their checkpoint dtype (F32, F16 or BF16).
+ * Only the tensors the model takes are read: the assembly first runs on the tensors' shapes alone
+ * to learn which those are.
  */
 export async function loadWeights(source: ModelSource): Promise<ModelWeights> {
   const config = await loadModelConfig(source);
-  return architectureOf(config).assemble(config, await readAllTensors(source));
+  const arch = architectureOf(config);
+  const table = await readTensorTable(source);
+  try {
+    const shapes = new Map<string, HostTensor>();
+    for (const [name, t] of table.tensors)
+      shapes.set(name, { dtype: t.dtype, shape: t.shape, data: new Uint8Array(0) });
+    const used = new Set<string>();
+    arch.assemble(config, recordingReads(shapes, used));
+    checkUnusedLayers(
+      config,
+      [...table.tensors.keys()].filter((name) => !used.has(name)),
+    );
+    const tensors = new Map<string, HostTensor>();
+    const names = [...used];
+    // A few reads in flight hide the round trip of each HTTP range request.
+    const reader = async () => {
+      for (let name = names.pop(); name !== undefined; name = names.pop()) {
+        const t = table.tensors.get(name)!;
+        tensors.set(name, { dtype: t.dtype, shape: t.shape, data: await t.read() });
+      }
+    };
+    await Promise.all(Array.from({ length: READS_IN_FLIGHT }, reader));
+    return arch.assemble(config, tensors);
+  } finally {
+    await table.close();
+  }
+}
+
+const READS_IN_FLIGHT = 4;
+
+/** `tensors`, with every name the caller `get`s added to `used`. */
+function recordingReads(tensors: Map<string, HostTensor>, used: Set<string>): Map<string, HostTensor> {
+  const view = new Map(tensors);
+  view.get = (name: string) => {
+    const t = tensors.get(name);
+    if (t) used.add(name);
+    return t;
+  };
+  return view;
+}
+
+/**
+ * A checkpoint with more layers than config.json's num_hidden_layers would otherwise run silently
+ * truncated: any tensor left unread whose name has a `layers.<N>.` part with N past the config's
+ * layers is an error. (Names only: this holds whatever the architecture calls its other tensors.)
+ */
+function checkUnusedLayers(config: ModelConfig, unused: string[]): void {
+  const L = config.num_hidden_layers;
+  const extra = unused.filter((name) => {
+    const m = /(?:^|\.)layers\.(\d+)\./.exec(name);
+    return m !== null && Number(m[1]) >= L;
+  });
+  if (extra.length === 0) return;
+  const layers = [...new Set(extra.map((name) => Number(/(?:^|\.)layers\.(\d+)\./.exec(name)![1])))].sort(
+    (a, b) => a - b,
+  );
+  const shown = extra.slice(0, 3).join(', ') + (extra.length > 3 ? `, and ${extra.length - 3} more` : '');
+  throw new ConfigError(
+    `config.json says num_hidden_layers = ${L}, but the checkpoint also holds layer${layers.length > 1 ? 's' : ''} ` +
+      `${layers.join(', ')} (${shown}); they would never run: fix num_hidden_layers`,
+  );
 }
 
 /** `loadWeights` for callers that need OPT's typed weights (tests, the float64 reference). */

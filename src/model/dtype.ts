@@ -107,6 +107,53 @@ function convert<A extends Float32Array | Float64Array>(t: HostTensor, out: A): 
   return out;
 }
 
+const SCAN_BLOCK = 4096;
+
+/**
+ * How many elements of `t` are NaN or +-Inf, read from the bit patterns (exponent all ones) without
+ * decoding anything: f16/bf16 halves are tested two at a time in each u32 word.
+ */
+export function countNonFinite(t: HostTensor): number {
+  const d = t.data;
+  const [mask, wordMask] =
+    t.dtype === 'F32' ? [0x7f800000, 0] : t.dtype === 'F16' ? [0x7c00, 0x7c000000] : [0x7f80, 0x7f800000];
+  let n = 0;
+  if (d.byteOffset % 4 !== 0) {
+    // Unaligned views (a tensor inside an archive) take the slow path, one element at a time.
+    const view = new DataView(d.buffer, d.byteOffset, d.byteLength);
+    const size = DTYPE_BYTES[t.dtype];
+    for (let i = 0; i + size <= d.byteLength; i += size) {
+      const bits = size === 4 ? view.getUint32(i, true) : view.getUint16(i, true);
+      if ((bits & mask) === mask) n++;
+    }
+    return n;
+  }
+  const words = new Uint32Array(d.buffer, d.byteOffset, d.byteLength >>> 2);
+  // Adding one exponent step to an all-ones exponent carries into the bit above it (the sign's
+  // place, masked off first): one add and one OR per word find whether a block has any at all.
+  const both = mask | wordMask;
+  const step = (mask & -mask) | (wordMask & -wordMask);
+  const carry = t.dtype === 'F32' ? 0x80000000 : 0x80008000;
+  for (let start = 0; start < words.length; start += SCAN_BLOCK) {
+    const end = Math.min(words.length, start + SCAN_BLOCK);
+    let any = 0;
+    for (let i = start; i < end; i++) any |= (words[i] & both) + step;
+    if ((any & carry) === 0) continue;
+    for (let i = start; i < end; i++) {
+      const w = words[i];
+      if ((w & mask) === mask) n++;
+      if (wordMask && (w & wordMask) === wordMask) n++;
+    }
+  }
+  // An odd element count leaves one half after the last whole word.
+  if (
+    d.byteLength & 2 &&
+    (new DataView(d.buffer, d.byteOffset + d.byteLength - 2, 2).getUint16(0, true) & mask) === mask
+  )
+    n++;
+  return n;
+}
+
 export function tensorToFloat32(t: HostTensor): Float32Array<ArrayBuffer> {
   return convert(t, new Float32Array(checkLength(t)));
 }

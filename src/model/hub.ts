@@ -150,9 +150,22 @@ function memoized(source: ModelSource, progress: ProgressTracker): ModelSource {
     }
     return p;
   };
+  const openRanges = source.openRanges?.bind(source);
   return {
     describe: () => source.describe(),
     exists: (name) => source.exists(name),
+    // Read by range, a file is reported once it is closed, as a folder's files are when read whole.
+    openRanges:
+      openRanges &&
+      (async (name: string) => {
+        const reader = await openRanges(name);
+        if (!reader || !report) return reader;
+        const close = async () => {
+          await reader.close();
+          progress.update(name, reader.size, { done: true, fromCache: true });
+        };
+        return { size: reader.size, read: (start: number, end: number) => reader.read(start, end), close };
+      }),
     readBytes,
     readText: async (name) => new TextDecoder().decode(await readBytes(name)),
     ...('sizeOf' in source ? { sizeOf: (n: string) => (source as SizedSource).sizeOf(n) } : {}),

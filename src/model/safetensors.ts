@@ -15,34 +15,56 @@ function isDType(s: unknown): s is TensorDType {
   return s === 'F32' || s === 'F16' || s === 'BF16';
 }
 
+/** One tensor of a safetensors header; `begin`/`end` are byte offsets into the data section. */
+export interface SafetensorsEntry {
+  name: string;
+  dtype: TensorDType;
+  shape: number[];
+  begin: number;
+  end: number;
+}
+
 /**
- * Parses safetensors bytes. Tensors are views into `bytes` (no copies), so keep `bytes` alive and
- * unmodified. `what` names the file in error messages.
+ * The header's JSON length from the file's first 8 bytes, checked against the file's size, so a
+ * reader by byte range knows how much to fetch next.
  */
-export function parseSafetensors(bytes: Uint8Array, what = 'safetensors file'): Map<string, HostTensor> {
+export function safetensorsHeaderLength(first8: Uint8Array, fileSize: number, what = 'safetensors file'): number {
+  if (fileSize < 8 || first8.byteLength < 8) {
+    throw new CheckpointFormatError(`${what}: only ${fileSize} bytes, too short for the 8-byte header length`);
+  }
+  const headerLen64 = new DataView(first8.buffer, first8.byteOffset, 8).getBigUint64(0, true);
+  if (headerLen64 > BigInt(fileSize - 8)) {
+    throw new CheckpointFormatError(
+      `${what}: header length ${headerLen64} runs past the end of the file (${fileSize} bytes)`,
+    );
+  }
+  const headerLen = Number(headerLen64);
+  if (headerLen > MAX_HEADER_BYTES)
+    throw new CheckpointFormatError(`${what}: header length ${headerLen} is implausibly large`);
+  return headerLen;
+}
+
+/**
+ * Parses and checks the header JSON (the bytes after the length) against the size of the data
+ * section that follows it: dtypes, shapes, and offsets that tile the data exactly.
+ */
+export function parseSafetensorsHeader(
+  json: Uint8Array,
+  dataLen: number,
+  what = 'safetensors file',
+): SafetensorsEntry[] {
   const bad = (msg: string): never => {
     throw new CheckpointFormatError(`${what}: ${msg}`);
   };
-  if (bytes.byteLength < 8) bad(`only ${bytes.byteLength} bytes, too short for the 8-byte header length`);
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLen64 = dv.getBigUint64(0, true);
-  if (headerLen64 > BigInt(bytes.byteLength - 8)) {
-    bad(`header length ${headerLen64} runs past the end of the file (${bytes.byteLength} bytes)`);
-  }
-  const headerLen = Number(headerLen64);
-  if (headerLen > MAX_HEADER_BYTES) bad(`header length ${headerLen} is implausibly large`);
-
   let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerLen)));
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(json));
   } catch (e) {
     bad(`header is not valid JSON (${(e as Error).message})`);
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) bad('header is not a JSON object');
 
-  const dataStart = 8 + headerLen;
-  const dataLen = bytes.byteLength - dataStart;
-  const entries: { name: string; dtype: TensorDType; shape: number[]; begin: number; end: number }[] = [];
+  const entries: SafetensorsEntry[] = [];
   for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') continue;
     const tbad = (msg: string): never => bad(`tensor "${name}": ${msg}`);
@@ -84,7 +106,17 @@ export function parseSafetensors(bytes: Uint8Array, what = 'safetensors file'): 
     cursor = e.end;
   }
   if (cursor !== dataLen) bad(`${dataLen - cursor} trailing bytes after the last tensor`);
+  return entries;
+}
 
+/**
+ * Parses safetensors bytes. Tensors are views into `bytes` (no copies), so keep `bytes` alive and
+ * unmodified. `what` names the file in error messages.
+ */
+export function parseSafetensors(bytes: Uint8Array, what = 'safetensors file'): Map<string, HostTensor> {
+  const headerLen = safetensorsHeaderLength(bytes.subarray(0, 8), bytes.byteLength, what);
+  const dataStart = 8 + headerLen;
+  const entries = parseSafetensorsHeader(bytes.subarray(8, dataStart), bytes.byteLength - dataStart, what);
   const out = new Map<string, HostTensor>();
   for (const e of entries) {
     out.set(e.name, { dtype: e.dtype, shape: e.shape, data: bytes.subarray(dataStart + e.begin, dataStart + e.end) });

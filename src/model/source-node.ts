@@ -1,7 +1,7 @@
 import { open, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ModelFetchError } from '../errors.ts';
-import { urlSource, type ModelSource } from './source.ts';
+import { urlSource, type ModelSource, type RangeReader } from './source.ts';
 
 /** A model folder on disk (Node only; browsers use `urlSource`). */
 export function dirSource(dir: string): ModelSource {
@@ -24,6 +24,13 @@ export function dirSource(dir: string): ModelSource {
     readText: async (name) => {
       try {
         return await readFile(full(name), 'utf8');
+      } catch (e) {
+        return fail(name, e);
+      }
+    },
+    openRanges: async (name) => {
+      try {
+        return await openFileRanges(full(name));
       } catch (e) {
         return fail(name, e);
       }
@@ -56,6 +63,25 @@ async function readWhole(file: string): Promise<Uint8Array> {
   } finally {
     await handle.close();
   }
+}
+
+/** A file read by byte ranges through one open handle. */
+async function openFileRanges(file: string): Promise<RangeReader> {
+  const handle = await open(file, 'r');
+  const { size } = await handle.stat();
+  return {
+    size,
+    read: async (start, end) => {
+      const out = new Uint8Array(end - start);
+      for (let at = 0; at < out.byteLength;) {
+        const { bytesRead } = await handle.read(out, at, Math.min(PIECE, out.byteLength - at), start + at);
+        if (bytesRead === 0) throw new ModelFetchError(`${file} ended at byte ${start + at} of ${size}`);
+        at += bytesRead;
+      }
+      return out;
+    },
+    close: () => handle.close(),
+  };
 }
 
 /** `http(s)://...` is a URL prefix; anything else is a directory. */

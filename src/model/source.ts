@@ -10,6 +10,21 @@ export interface ModelSource {
   readBytes(name: string): Promise<Uint8Array>;
   readText(name: string): Promise<string>;
   exists(name: string): Promise<boolean>;
+  /**
+   * Reads a file by byte ranges instead of whole, so a shard over 4 GiB (larger than one typed array
+   * may be) is read a tensor at a time. Undefined, or resolving to undefined, when this source or
+   * server cannot: callers then use readBytes.
+   */
+  openRanges?(name: string): Promise<RangeReader | undefined>;
+}
+
+/** One file opened for reads by byte range. */
+export interface RangeReader {
+  /** The file's size in bytes. */
+  readonly size: number;
+  /** Bytes [start, end) of the file, in a buffer of their own. */
+  read(start: number, end: number): Promise<Uint8Array>;
+  close(): Promise<void>;
 }
 
 function joinUrl(base: string, name: string): string {
@@ -54,6 +69,7 @@ export function urlSource(baseUrl: string, fetchImpl: typeof fetch = (...a) => f
         });
       }
     },
+    openRanges: (name) => openUrlRanges(joinUrl(baseUrl, name), fetchImpl),
     exists: async (name) => {
       const url = joinUrl(baseUrl, name);
       try {
@@ -64,6 +80,54 @@ export function urlSource(baseUrl: string, fetchImpl: typeof fetch = (...a) => f
         throw new ModelFetchError(`Could not reach ${url}: ${(e as Error).message}`, { cause: e });
       }
     },
+  };
+}
+
+/**
+ * HTTP Range reads of `url`, or undefined when the server answers the first range with the whole
+ * file (no Range support). The size comes from the first answer's Content-Range, else `knownSize`
+ * (a cross-origin answer may not expose Content-Range).
+ */
+export async function openUrlRanges(
+  url: string,
+  fetchImpl: typeof fetch,
+  knownSize?: number,
+): Promise<RangeReader | undefined> {
+  const get = async (start: number, end: number): Promise<Response> => {
+    let res: Response;
+    try {
+      res = await fetchImpl(url, { headers: { range: `bytes=${start}-${end - 1}` } });
+    } catch (e) {
+      throw new ModelFetchError(`Could not fetch ${url}: ${(e as Error).message}`, { cause: e });
+    }
+    if (!res.ok) throw new ModelFetchError(`Could not fetch ${url}: HTTP ${res.status} ${res.statusText}`.trimEnd());
+    return res;
+  };
+  const first = await get(0, 8);
+  const total = /\/(\d+)$/.exec(first.headers.get('content-range') ?? '')?.[1] ?? knownSize;
+  if (first.status !== 206 || total === undefined) {
+    await first.body?.cancel();
+    return undefined;
+  }
+  await first.body?.cancel();
+  const body = async (res: Response, start: number, end: number): Promise<Uint8Array> => {
+    let bytes: Uint8Array;
+    try {
+      bytes = new Uint8Array(await res.arrayBuffer());
+    } catch (e) {
+      throw new ModelFetchError(`Download of ${url} failed: ${(e as Error).message}`, { cause: e });
+    }
+    if (res.status !== 206 || bytes.byteLength !== end - start) {
+      throw new ModelFetchError(
+        `${url}: asked for bytes ${start}-${end - 1}, got ${bytes.byteLength} (HTTP ${res.status})`,
+      );
+    }
+    return bytes;
+  };
+  return {
+    size: Number(total),
+    read: async (start, end) => (end > start ? body(await get(start, end), start, end) : new Uint8Array(0)),
+    close: async () => {},
   };
 }
 

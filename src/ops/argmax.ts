@@ -9,7 +9,10 @@ export interface ArgmaxBinding {
   vocab: number;
 }
 
-/** shaders/argmax.wgsl: greedy choice per sequence, lowest index on ties. */
+/** The id argmax.wgsl writes for a row holding NaN or +-Inf (no vocabulary is that large). */
+export const NON_FINITE_ID = 0xffffffff;
+
+/** shaders/argmax.wgsl: greedy choice per sequence, lowest index on ties; NON_FINITE_ID for a broken row. */
 export class Argmax {
   private readonly pipeline: GPUComputePipeline;
 

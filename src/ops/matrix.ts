@@ -1,7 +1,7 @@
 import type { Gpu } from '../gpu/context.ts';
 import { bytesPerElement, rowStride, type GpuMatrix, type WeightDType } from '../gpu/kernel.ts';
-import { DeviceLimitError } from '../errors.ts';
-import { DTYPE_BYTES, tensorToFloat32 } from '../model/dtype.ts';
+import { DeviceLimitError, NumericalError } from '../errors.ts';
+import { countNonFinite, DTYPE_BYTES, tensorToFloat32 } from '../model/dtype.ts';
 import type { HostTensor, TensorDType } from '../model/weights.ts';
 
 const WEIGHT_DTYPE: Record<TensorDType, WeightDType> = { F32: 'f32', F16: 'f16', BF16: 'bf16' };
@@ -35,6 +35,7 @@ export function chunkBytes(m: GpuMatrix, rows: number): number {
  */
 export function uploadMatrix(gpu: Gpu, label: string, tensor: HostTensor, opts: UploadMatrixOptions = {}): GpuMatrix {
   const [rows, cols] = matrixShape(tensor);
+  checkFinite(label, tensor);
   const dtype = WEIGHT_DTYPE[tensor.dtype];
   const elem = bytesPerElement(dtype);
   const stride = rowStride(cols);
@@ -104,5 +105,12 @@ export function concatRows(tensors: HostTensor[]): HostTensor {
 
 /** A 1-D tensor (bias, LayerNorm gamma/beta) as an f32 storage buffer, whatever its checkpoint dtype. */
 export function uploadVector(gpu: Gpu, label: string, t: HostTensor): GPUBuffer {
+  checkFinite(label, t);
   return gpu.upload(label, tensorToFloat32(t));
+}
+
+/** Weights are scanned before they go up: a NaN or Inf would otherwise only surface as broken logits. */
+function checkFinite(label: string, t: HostTensor): void {
+  const n = countNonFinite(t);
+  if (n > 0) throw new NumericalError(`${label} has ${n} non-finite value${n === 1 ? '' : 's'} (NaN or infinity)`);
 }

@@ -85,9 +85,12 @@ export function kvCacheIndex(
   return ((b * heads + h) * maxSeq + pos) * headDim + d;
 }
 
-/** shaders/argmax.wgsl: lowest index among the maxima. */
+/** shaders/argmax.wgsl: lowest index among the maxima, or 0xffffffff when any value is NaN or +-Inf. */
 export function argmaxRef(row: ArrayLike<number>): number {
   let best = 0;
-  for (let i = 1; i < row.length; i++) if (row[i] > row[best]) best = i;
+  for (let i = 0; i < row.length; i++) {
+    if (!Number.isFinite(row[i])) return 0xffffffff;
+    if (row[i] > row[best]) best = i;
+  }
   return best;
 }

@@ -148,5 +148,14 @@ function validateTable(L: number, steps: unknown): number[][] {
     }
     out.push([...(step as number[])]);
   }
+  // As in the linear schedule (min >= 1): SkipDecode skips the middle and always runs the top layers.
+  const top = L - 1;
+  const missing = out.findIndex((step) => step[step.length - 1] !== top);
+  if (missing >= 0) {
+    throw new ScheduleError(
+      `table schedule for a ${L}-layer model: rule "every step runs the top layer ${top}" broken at step ${missing} ` +
+        `(layers ${out[missing].join(',')}); the top layer always runs`,
+    );
+  }
   return out;
 }

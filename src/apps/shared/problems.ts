@@ -50,6 +50,12 @@ export function describeProblem(e: unknown): Problem {
         title: 'The model could not be loaded',
         detail: `${message}. Check the connection (hub models need one the first time), or pick the bundled model.`,
       };
+    case 'NumericalError':
+      return {
+        kind: 'other',
+        title: 'The model produced invalid numbers',
+        detail: `${message}. The checkpoint is damaged, or overflows in this precision: try another model.`,
+      };
     case 'AbortError':
       return { kind: 'aborted', title: 'Stopped', detail: message };
     case 'PromptError':
