@@ -60,9 +60,9 @@ export interface GenerationTarget {
  * `prepareGeneration`. When its signal fires, the steps read back so far are kept: a last event
  * (no tokens) gives 'abort' to the sequences still running, and so does the result.
  */
-export async function generate(t: GenerationTarget, g: Generation): Promise<GenerateResult> {
+export async function generate(t: GenerationTarget, o: Generation): Promise<GenerateResult> {
   const { gpu, config, buffers, program } = t;
-  const { prompts, plan, sampling, stop, signal } = g;
+  const { prompts, plan, sampling, stop } = o;
   const batch = prompts.length;
   const promptLength = Math.max(...prompts.map((p) => p.length));
   const maxNewTokens = stop.maxNewTokens;
@@ -71,7 +71,7 @@ export async function generate(t: GenerationTarget, g: Generation): Promise<Gene
   const onCpu = sampling && (!isGreedy(sampling) || (sampling.repetitionPenalty ?? 1) !== 1);
   const samplers: Sampler[] | undefined = onCpu ? prompts.map((_, b) => createSampler(sampling, b)) : undefined;
   const histories = prompts.map((p) => [...p]);
-  const needLogits = Boolean(g.returnLogits || samplers);
+  const needLogits = Boolean(o.returnLogits || samplers);
   const meter = new MetricsMeter(config.num_hidden_layers, t.costs);
 
   writePrompt(gpu, buffers, config, prompts, promptLength);
@@ -98,7 +98,7 @@ export async function generate(t: GenerationTarget, g: Generation): Promise<Gene
       if (lookahead) encoder.copyBufferToBuffer(buffers.nextIds, 0, buffers.ids, 0, batch * 4);
       else gpu.device.queue.writeBuffer(buffers.ids, 0, current);
     }
-    program.encode(encoder, shape, layers, g.observe);
+    program.encode(encoder, shape, layers, o.observe);
     // Two staging buffers: step k's ids are still being read while step k + 1 copies into the other.
     const staging = buffers.readIds[step % 2];
     encoder.copyBufferToBuffer(buffers.nextIds, 0, staging, 0, batch * 4);
@@ -117,7 +117,7 @@ export async function generate(t: GenerationTarget, g: Generation): Promise<Gene
   // Decode time runs from the end of the prompt's forward (step 0 read back).
   let decodeStart: number | undefined;
   const decodeMs = () => (decodeStart === undefined ? 0 : performance.now() - decodeStart);
-  signal?.throwIfAborted();
+  o.signal?.throwIfAborted();
   let aborted = false;
   let lastStep = 0;
   let pending: PendingStep | undefined = submit(0);
@@ -128,7 +128,7 @@ export async function generate(t: GenerationTarget, g: Generation): Promise<Gene
     const ids = await pending.ids;
     const stepLogits = await pending.logits;
     if (step > 0) layersRun.push(layers);
-    if (stepLogits && g.returnLogits) logits.push(stepLogits);
+    if (stepLogits && o.returnLogits) logits.push(stepLogits);
 
     const stepTokens: (number | null)[] = [];
     const finishReasons: (StopReason | null)[] = [];
@@ -155,9 +155,9 @@ export async function generate(t: GenerationTarget, g: Generation): Promise<Gene
       decodeStart = performance.now();
       prefillMs = decodeStart - started;
     } else meter.addDecodeStep(layers, produced);
-    g.onStep?.({ step, tokens: stepTokens, layers, finishReasons, metrics: meter.snapshot(decodeMs()) });
+    o.onStep?.({ step, tokens: stepTokens, layers, finishReasons, metrics: meter.snapshot(decodeMs()) });
     const finished: boolean = trackers.every((tr) => tr.finished) || step + 1 >= maxNewTokens;
-    aborted = !finished && Boolean(signal?.aborted);
+    aborted = !finished && Boolean(o.signal?.aborted);
     // Drain the step already in flight before leaving, so no staging buffer is left mid-map.
     if (next && (finished || aborted)) await Promise.all([next.ids, next.logits]);
     lastStep = step;
@@ -166,7 +166,7 @@ export async function generate(t: GenerationTarget, g: Generation): Promise<Gene
   const endMs = decodeMs();
   const metrics = meter.snapshot(endMs);
   if (aborted) {
-    g.onStep?.({
+    o.onStep?.({
       step: lastStep + 1,
       tokens: trackers.map(() => null),
       layers: [],
@@ -178,7 +178,7 @@ export async function generate(t: GenerationTarget, g: Generation): Promise<Gene
     tokens,
     finishReasons: trackers.map((tr) => tr.reason ?? (aborted ? 'abort' : 'length')),
     layersRun,
-    logits: g.returnLogits ? logits : undefined,
+    logits: o.returnLogits ? logits : undefined,
     seed: samplers ? sampling?.seed : undefined,
     metrics,
     timing: {
