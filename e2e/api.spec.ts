@@ -130,6 +130,79 @@ test('load with progress, stream, abort, concurrent requests, completions', asyn
   expect(r.disposed).toBe('EngineDisposedError');
 });
 
+test('an aborted stream through the worker ends with the partial output, abort reasons and metrics', async ({
+  page,
+}) => {
+  await open(page);
+  const r = await page.evaluate(
+    async ({ hub, model }) => {
+      const sd = window.skipdecode;
+      const engine = await sd.createEngine(model, { hubUrl: hub });
+      const ctl = new AbortController();
+      const stream = engine.stream({
+        prompts: ['Hello', 'The quick brown fox'],
+        maxNewTokens: 60,
+        eosTokenId: null,
+        schedule: 'linear:max=4,min=2,warmup=1,span=6',
+        signal: ctl.signal,
+      });
+      const chunks = [];
+      let error: unknown;
+      try {
+        for await (const c of stream) {
+          chunks.push(c);
+          if (chunks.length === 3) ctl.abort();
+        }
+      } catch (e) {
+        error = e;
+      }
+      const resultError = await stream.result.catch((e) => e);
+      const partial = (error as InstanceType<typeof sd.AbortError>).partial;
+      // A signal of the wrong kind is named on this side of the boundary.
+      const badSignal = await engine.generate({ prompt: 'a', signal: {} as AbortSignal }).then(
+        () => ['resolved', ''],
+        (e) => [(e as Error).name, (e as Error).message],
+      );
+      const after = await engine.generate({ prompt: 'Hello', maxNewTokens: 3, eosTokenId: null });
+      await engine.dispose();
+      return {
+        isAbort: error instanceof sd.AbortError,
+        sameError: resultError === error,
+        chunks,
+        partial,
+        badSignal,
+        afterTokens: after.tokens[0].length,
+      };
+    },
+    { hub: HUB, model: MODEL },
+  );
+  expect(r.isAbort).toBe(true);
+  expect(r.sameError).toBe(true);
+  const p = r.partial!;
+  expect(p.finishReasons).toEqual(['abort', 'abort']);
+  const last = r.chunks.at(-1)!;
+  expect(last).toMatchObject({ tokens: [null, null], layers: [], finishReasons: ['abort', 'abort'] });
+  expect(r.chunks.length).toBeGreaterThan(3);
+  expect(r.chunks.length).toBeLessThan(60);
+  for (const b of [0, 1]) {
+    expect(p.tokens[b]).toEqual(r.chunks.map((c) => c.tokens[b]).filter((t) => t !== null));
+    expect(r.chunks.map((c) => c.deltas[b]).join('')).toBe(p.texts[b]);
+  }
+  const steps = p.tokens[0].length - 1;
+  expect(p.layersRun).toHaveLength(steps);
+  expect(p.metrics).toEqual(last.metrics);
+  expect(p.metrics.decodeSteps).toBe(steps);
+  expect(p.metrics.decodeTokens).toBe(2 * steps);
+  const layerTotal = p.layersRun.reduce((n, l) => n + l.length, 0);
+  expect(p.metrics.meanLayers).toBeCloseTo(layerTotal / steps, 12);
+  expect(p.metrics.theoreticalSpeedup).toBeCloseTo((4 * steps) / layerTotal, 12);
+  expect(p.metrics.boundSpeedup).toBeGreaterThan(1);
+  expect(p.schedule).toBe('linear:max=4,min=2,warmup=1,span=6');
+  expect(r.badSignal[0]).toBe('RequestError');
+  expect(r.badSignal[1]).toMatch(/signal must be an AbortSignal/);
+  expect(r.afterTokens).toBe(3);
+});
+
 test('a second load comes from Cache Storage with the network blocked, across a page reload', async ({ page }) => {
   await open(page);
   // The first test filled the cache; make sure of it even when this test runs alone.

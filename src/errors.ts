@@ -1,3 +1,5 @@
+import type { GenerateOutput } from './api/types.ts';
+
 /**
  * Every failure a user can hit has its own class, so callers can branch on
  * `instanceof` and messages can say what to do next. Names are spelled out rather than read from
@@ -65,9 +67,19 @@ export class TokenizerError extends SkipDecodeError {
   override name = 'TokenizerError';
 }
 
+/** A request field has the wrong type (a signal that is no AbortSignal, a flag that is no boolean, ...). */
+export class RequestError extends SkipDecodeError {
+  override name = 'RequestError';
+}
+
 /** A request was cancelled through its AbortSignal (before it started or while it ran). */
 export class AbortError extends SkipDecodeError {
   override name = 'AbortError';
+  /**
+   * What the request generated before it stopped, when it had started: the sequences still running
+   * have finishReason 'abort', and metrics and timing cover the steps that ran.
+   */
+  partial?: GenerateOutput;
 }
 
 /** The engine was disposed; load a new one. */

@@ -7,10 +7,12 @@ import {
   AbortError,
   EngineDisposedError,
   PromptError,
+  RequestError,
   SamplingError,
   ScheduleError,
   TokenizerError,
 } from '../src/errors.ts';
+import { skipMetrics } from '../src/skip/metrics.ts';
 import { TINY_TOKENIZER_SIZE } from '../scripts/make-tiny-model.ts';
 import { makeTinyModel } from './helpers/tiny-model.ts';
 import { testGpu } from './helpers/gpu.ts';
@@ -135,6 +137,68 @@ describe('abort', () => {
     expect(next.tokens[0]).toHaveLength(3);
   });
 
+  it('an aborted stream ends with the partial output: abort reasons, its text and the engine metrics', async () => {
+    const c = new AbortController();
+    const prompts = ['Hello world', 'The quick brown fox'];
+    const free = await engine.generate({ prompts, maxNewTokens: 12, eosTokenId: null, schedule: SKIP });
+    // A stop token that ends the first sequence at its second or third token and never the second one.
+    const stopAt = free.tokens[0].slice(1, 3).find((t) => !free.tokens[1].includes(t));
+    expect(stopAt).toBeDefined();
+    const req: GenerateRequest = {
+      prompts,
+      maxNewTokens: 60,
+      eosTokenId: null,
+      stopTokenIds: [stopAt!],
+      schedule: SKIP,
+      signal: c.signal,
+    };
+    const stream = engine.stream(req);
+    const seen: GenerateChunk[] = [];
+    const reading = (async () => {
+      for await (const chunk of stream) {
+        seen.push(chunk);
+        if (seen.length === 4) c.abort(new Error('user clicked stop'));
+      }
+    })();
+    const err = await reading.catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AbortError);
+    expect((err as Error).message).toContain('user clicked stop');
+    expect(await stream.result.catch((e: unknown) => e)).toBe(err);
+    const partial = (err as AbortError).partial!;
+    expect(partial).toBeDefined();
+
+    // The last chunk ran no step: no tokens, no layers, 'abort' for the sequence still running.
+    const last = seen.at(-1)!;
+    expect(last.tokens).toEqual([null, null]);
+    expect(last.layers).toEqual([]);
+    expect(last.finishReasons).toEqual([null, 'abort']);
+    expect(seen.length).toBeGreaterThan(4);
+    expect(seen.length).toBeLessThan(60);
+    expect(partial.finishReasons).toEqual(['stop_token', 'abort']);
+    expect(partial.tokens[0]).toEqual(free.tokens[0].slice(0, free.tokens[0].indexOf(stopAt!) + 1));
+    for (const b of [0, 1]) {
+      expect(partial.tokens[b]).toEqual(seen.map((ch) => ch.tokens[b]).filter((t) => t !== null));
+      expect(seen.map((ch) => ch.deltas[b]).join('')).toBe(partial.texts[b]);
+    }
+    expect(partial.texts[1]).toBe(engine.tokenizer!.decode(partial.tokens[1], true));
+    expect(partial.promptTokens[1]).toEqual(engine.tokenizer!.encode('The quick brown fox'));
+
+    // The same metrics object a finished request has, computed by the engine from the steps that ran.
+    const steps = partial.tokens[1].length - 1;
+    expect(partial.layersRun).toHaveLength(steps);
+    expect(partial.layersRun).toEqual(seen.slice(1, -1).map((ch) => ch.layers));
+    expect(partial.metrics).toEqual(last.metrics);
+    expect(partial.metrics).toMatchObject(skipMetrics(4, partial.layersRun));
+    expect(partial.metrics.decodeSteps).toBe(steps);
+    expect(partial.metrics.decodeTokens).toBe(partial.tokens[0].length - 1 + steps);
+    expect(partial.metrics.boundSpeedup).toBeGreaterThan(1);
+    expect(partial.metrics.decodeTokensPerSecond).toBeGreaterThan(0);
+    expect(partial.timing.decodeTokensPerSecond).toBe(partial.metrics.decodeTokensPerSecond);
+    const finished = await engine.generate({ ...req, signal: undefined, maxNewTokens: 5 });
+    expect(Object.keys(partial.metrics).sort()).toEqual(Object.keys(finished.metrics).sort());
+    expect(Object.keys(partial).sort()).toEqual(Object.keys(finished).sort());
+  });
+
   it('removes a waiting request from the queue; the ones around it complete', async () => {
     const c = new AbortController();
     const a = engine.generate({ prompt: 'Hello', maxNewTokens: 8, eosTokenId: null });
@@ -178,6 +242,40 @@ describe('bad input gives named errors and leaves the engine usable', () => {
     ['id outside the vocabulary', { prompt: [2, 99999] }, PromptError, /99999/],
     ['prompt longer than the positions', { prompt: new Array(200).fill(5) }, PromptError, /at most 128/],
     ['empty stop string', { prompt: 'a', stop: [''] }, SamplingError, /stop strings/],
+    ['empty text prompt', { prompt: '' }, PromptError, /prompt 0 is empty/],
+    ['empty text in a batch', { prompts: ['a', ''] }, PromptError, /prompt 1 is empty/],
+    [
+      'token id given as a string',
+      { prompt: [2, '5' as never] },
+      PromptError,
+      /token 1 is "5" \(a string\), not an integer/,
+    ],
+    ['fractional token id', { prompt: [2, 5.5] }, PromptError, /not an integer/],
+    ['prompt of the wrong type', { prompt: 5 as never }, PromptError, /string or an array of token ids/],
+    [
+      'table schedule whose steps are not a list',
+      { prompt: 'a', schedule: { kind: 'table', steps: 'nope' as never } },
+      ScheduleError,
+      /steps must be an array/,
+    ],
+    ['schedule of the wrong type', { prompt: 'a', schedule: 5 as never }, ScheduleError, /schedule must be/],
+    ['schedule without a kind', { prompt: 'a', schedule: {} as never }, ScheduleError, /unknown schedule kind/],
+    [
+      'signal that is no AbortSignal',
+      { prompt: 'a', signal: {} as never },
+      RequestError,
+      /signal must be an AbortSignal/,
+    ],
+    [
+      'sampling that is no object',
+      { prompt: 'a', sampling: 'hot' as never },
+      SamplingError,
+      /sampling must be an object/,
+    ],
+    ['top-p given as a string', { prompt: 'a', sampling: { topP: '0.5' as never } }, SamplingError, /topP/],
+    ['stop that is no list', { prompt: 'a', stop: 'x' as never }, SamplingError, /stop strings must be an array/],
+    ['stop ids that are no list', { prompt: 'a', stopTokenIds: 5 as never }, SamplingError, /stop token ids/],
+    ['returnLogits that is no boolean', { prompt: 'a', returnLogits: 'yes' as never }, RequestError, /returnLogits/],
   ];
   for (const [name, req, cls, msg] of cases) {
     it(name, async () => {

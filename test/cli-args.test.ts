@@ -80,4 +80,23 @@ describe('skipdecode command line', () => {
       parseCommandLine(['generate', '--model', 'm', '--input-ids', '2', '--schedule', 'linear:max=3']),
     ).toThrow(ScheduleError);
   });
+
+  it('takes negative values after a space, so the range check names the range', () => {
+    const base = ['generate', '--model', 'm', '--input-ids', '2'];
+    const a = parseCommandLine([...base, '--temperature', '-1', '--top-p', '-.5', '--repetition-penalty', '-2']);
+    expect(a).toMatchObject({ sampling: { temperature: -1, topP: -0.5, repetitionPenalty: -2 } });
+    expect(() => parseCommandLine([...base, '--top-k', '-3'])).toThrow(/--top-k must be an integer >= 0 \(got '-3'\)/);
+    expect(() => parseCommandLine([...base, '--seed', '-1'])).toThrow(/--seed must be an integer >= 0 \(got '-1'\)/);
+    expect(() => parseCommandLine([...base, '--max-new-tokens', '-4'])).toThrow(
+      /--max-new-tokens must be an integer >= 1/,
+    );
+  });
+
+  it('says when --input-ids is empty instead of asking for one of --input-ids or --prompt', () => {
+    const run = (ids: string) => () => parseCommandLine(['generate', '--model', 'm', '--input-ids', ids]);
+    expect(run('')).toThrow(/--input-ids is empty/);
+    expect(run('  ')).toThrow(/--input-ids is empty/);
+    expect(run('2,5;')).toThrow(/--input-ids: sequence 1 is empty/);
+    expect(() => parseCommandLine(['generate', '--model', 'm', '--prompt', ''])).not.toThrow();
+  });
 });

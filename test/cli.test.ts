@@ -1,4 +1,6 @@
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { makeTinyModel } from './helpers/tiny-model.ts';
@@ -90,5 +92,43 @@ describe('skipdecode CLI', () => {
     const flag = cli('generate', '--model', bare, '--input-ids', '2', '--frobnicate');
     expect(flag.code).toBe(2);
     expect(flag.stderr).toMatch(/usage:/);
+  });
+
+  it('names the problem before generating: empty prompt, out-of-range sampling, schedule, unwritable --logits-out', async () => {
+    const dir = await makeTinyModel({ layers: 2, seed: 34 });
+    const empty = cli('generate', '--model', dir, '--prompt', '', '--json');
+    expect(empty.code).toBe(1);
+    expect(empty.stderr).toMatch(/PromptError: prompt 0 is empty/);
+    expect(empty.stdout).toBe('');
+
+    const cold = cli('generate', '--model', dir, '--input-ids', '2,5', '--temperature', '-1');
+    expect(cold.code).toBe(1);
+    expect(cold.stderr).toMatch(/SamplingError: temperature must be a finite number >= 0 \(got -1\)/);
+
+    // An invalid schedule is refused without the quality note about skipping an untuned model.
+    const bad = cli(
+      'generate',
+      '--model',
+      dir,
+      '--input-ids',
+      '2,5',
+      '--schedule',
+      'linear:max=9,min=1,warmup=0,span=4',
+    );
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/ScheduleError/);
+    expect(bad.stderr).not.toMatch(/not fine-tuned/);
+
+    for (const [target, why] of [
+      ['/nonexistent/x.f32', /the folder \/nonexistent does not exist/],
+      [mkdtempSync(path.join(tmpdir(), 'logits-dir-')), /is a folder/],
+    ] as const) {
+      const r = cli('generate', '--model', dir, '--input-ids', '2,5', '--json', '--logits-out', target);
+      expect(r.code).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/^skipdecode: OutputFileError: --logits-out /);
+      expect(r.stderr).toMatch(why);
+      expect(r.stdout).toBe('');
+    }
   });
 });

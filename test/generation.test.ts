@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { OptEngine } from '../src/engine/engine.ts';
+import type { StepEvent } from '../src/engine/generate.ts';
 import { dirSource } from '../src/model/source-node.ts';
 import { SamplingError } from '../src/errors.ts';
 import { makeTinyModel } from './helpers/tiny-model.ts';
@@ -88,5 +89,69 @@ describe('sampling and stopping in generation', () => {
     await expect(run).rejects.toThrow();
     const after = await e.generate(PROMPTS, { maxNewTokens: 3, eosTokenId: null });
     expect(after.tokens.every((t) => t.length === 3)).toBe(true);
+  });
+});
+
+describe('an aborted generation keeps what it generated', () => {
+  it('run() ends at the step boundary with abort reasons, a closing event and the metrics of the steps run', async () => {
+    const e = await tiny();
+    const controller = new AbortController();
+    const events: StepEvent[] = [];
+    // Sampling runs in lockstep, so an abort inside onStep leaves no step in flight.
+    const g = e.prepare(PROMPTS, {
+      maxNewTokens: 20,
+      eosTokenId: null,
+      sampling: { temperature: 1, seed: 3 },
+      signal: controller.signal,
+      onStep: (ev) => {
+        events.push(ev);
+        if (ev.step === 2) controller.abort();
+      },
+    });
+    const result = await e.run(g);
+    expect(result.finishReasons).toEqual(['abort', 'abort', 'abort']);
+    expect(result.tokens.every((t) => t.length === 3)).toBe(true);
+    expect(events.map((ev) => ev.step)).toEqual([0, 1, 2, 3]);
+    expect(events[3]).toMatchObject({
+      tokens: [null, null, null],
+      layers: [],
+      finishReasons: ['abort', 'abort', 'abort'],
+    });
+    expect(result.metrics).toEqual(events[3].metrics);
+    expect(result.metrics).toMatchObject({ decodeSteps: 2, decodeTokens: 6, meanLayers: 3, theoreticalSpeedup: 1 });
+    // The same seed without the abort gives the same first tokens: nothing was lost or added.
+    const full = await e.generate(PROMPTS, {
+      maxNewTokens: 3,
+      eosTokenId: null,
+      sampling: { temperature: 1, seed: 3 },
+    });
+    expect(result.tokens).toEqual(full.tokens);
+    // generate() rejects, as before.
+    const again = new AbortController();
+    const run = e.generate(PROMPTS, {
+      maxNewTokens: 20,
+      signal: again.signal,
+      onStep: (ev) => ev.step === 1 && again.abort(),
+    });
+    await expect(run).rejects.toThrow();
+  });
+
+  it('each step event carries its finish reasons, and the length limit is cut to the position table', async () => {
+    const e = await tiny();
+    const events: StepEvent[] = [];
+    const long = Array.from({ length: 126 }, (_, i) => (i === 0 ? 2 : 40 + (i % 50)));
+    const out = await e.generate([long, PROMPTS[0]], {
+      maxNewTokens: 10,
+      eosTokenId: null,
+      onStep: (ev) => events.push(ev),
+    });
+    // 128 positions: a 126-token prompt leaves room for 3 tokens, and the batch stops with it.
+    expect(out.tokens.map((t) => t.length)).toEqual([3, 3]);
+    expect(out.finishReasons).toEqual(['length', 'length']);
+    expect(events.map((ev) => ev.finishReasons)).toEqual([
+      [null, null],
+      [null, null],
+      ['length', 'length'],
+    ]);
   });
 });

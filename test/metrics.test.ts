@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ScheduleError } from '../src/errors.ts';
-import { boundSpeedup, meanLayers, skipMetrics, theoreticalSpeedup } from '../src/skip/metrics.ts';
+import { boundSpeedup, meanLayers, MetricsMeter, skipMetrics, theoreticalSpeedup } from '../src/skip/metrics.ts';
 import { SkipPlan } from '../src/skip/planner.ts';
 
 describe('skip metrics', () => {
@@ -56,5 +56,29 @@ describe('skip metrics', () => {
     expect(() => skipMetrics(4, [[0]], { perLayerBytes: [1, 1], fixedBytes: 0 })).toThrow(/2 layers, the model has 4/);
     expect(() => boundSpeedup([[0]], { perLayerBytes: [-1], fixedBytes: 0 })).toThrow(/>= 0/);
     expect(() => boundSpeedup([[0]], { perLayerBytes: [0], fixedBytes: 0 })).toThrow(/all zero/);
+  });
+
+  it('the step-by-step meter gives skipMetrics of the steps so far, and the decode rates', () => {
+    const plan = new SkipPlan(12, { kind: 'linear', max: 10, min: 3, warmup: 2, span: 16 });
+    const costs = { perLayerBytes: Array.from({ length: 12 }, (_, i) => 100 + i), fixedBytes: 333 };
+    const meter = new MetricsMeter(12, costs);
+    expect(meter.snapshot(0)).toEqual({
+      ...skipMetrics(12, [], costs),
+      decodeTokens: 0,
+      decodeTokensPerSecond: 0,
+      decodeStepsPerSecond: 0,
+    });
+    const run = plan.layersForSteps(16);
+    run.forEach((layers, k) => {
+      meter.addDecodeStep(layers, 3);
+      expect(meter.snapshot(250)).toEqual({
+        ...skipMetrics(12, run.slice(0, k + 1), costs),
+        decodeTokens: 3 * (k + 1),
+        decodeTokensPerSecond: (3 * (k + 1) * 1000) / 250,
+        decodeStepsPerSecond: ((k + 1) * 1000) / 250,
+      });
+    });
+    expect(() => meter.addDecodeStep([12], 1)).toThrow(ScheduleError);
+    expect(() => new MetricsMeter(4, costs)).toThrow(/12 layers, the model has 4/);
   });
 });

@@ -3,6 +3,7 @@
  * this client offers the same interface as SkipDecodeEngine (stream, generate, completions, dispose).
  */
 import * as Comlink from 'comlink';
+import { checkSignal } from '../engine/request.ts';
 import * as errors from '../errors.ts';
 import type { LoadProgress } from '../model/progress.ts';
 import type { EngineWorkerApi, WorkerLoadOptions } from '../worker/protocol.ts';
@@ -97,19 +98,26 @@ export class SkipDecodeClient implements GenerationEngine {
   ): Promise<GenerateOutput> {
     if (this.disposed) throw new errors.EngineDisposedError('the engine was disposed');
     const { signal, ...rest } = request ?? {};
+    // The signal stays on this side of the boundary, so it is checked here (by the engine's own check).
+    checkSignal(signal);
     if (signal?.aborted) throw new errors.AbortError('the request was aborted', { cause: signal.reason });
     const cancel = () => {
       const r: unknown = signal!.reason;
       void this.api.cancel(id, r instanceof Error && r.name !== 'AbortError' ? r.message : 'aborted by its signal');
     };
     signal?.addEventListener('abort', cancel, { once: true });
+    let outcome;
     try {
-      return await this.api.generate(id, rest, onChunk && Comlink.proxy(onChunk));
+      outcome = await this.api.generate(id, rest, onChunk && Comlink.proxy(onChunk));
     } catch (e) {
       throw revive(e);
     } finally {
       signal?.removeEventListener('abort', cancel);
     }
+    if (outcome.aborted === undefined) return outcome.output;
+    const error = new errors.AbortError(outcome.aborted);
+    error.partial = outcome.output;
+    throw error;
   }
 
   /** Frees the model's GPU memory and ends the worker; pending requests reject with EngineDisposedError. */

@@ -2,9 +2,9 @@
  * The engine as a library object: load a model, stream generations, dispose. Runs wherever WebGPU
  * does (a worker, a page, Node); the worker in src/worker/engine-worker.ts wraps it thinly.
  */
-import { OptEngine, type EngineOptions } from '../engine/engine.ts';
+import { OptEngine, type EngineOptions, type EngineResult } from '../engine/engine.ts';
 import type { Gpu } from '../gpu/context.ts';
-import { DeviceLostError, EngineDisposedError, SkipDecodeError } from '../errors.ts';
+import { AbortError, DeviceLostError, EngineDisposedError, SkipDecodeError } from '../errors.ts';
 import { HttpModelSource, openModelCache, type CacheLike } from '../model/cached-source.ts';
 import { readModelFiles, resolveHubModel } from '../model/hub.ts';
 import { ProgressTracker, type ProgressCallback } from '../model/progress.ts';
@@ -13,7 +13,7 @@ import { streamOf } from './channel.ts';
 import { Completions } from './completions.ts';
 import { checkModelFits, checkPlannedSize, uploadChecked } from './fit.ts';
 import { abortError, RequestQueue } from './queue.ts';
-import { prepareRequest } from './request.ts';
+import { Chunker, engineRequest } from './request.ts';
 import type {
   GenerateChunk,
   GenerateOutput,
@@ -107,6 +107,7 @@ export class SkipDecodeEngine implements GenerationEngine {
         hasTokenizer: files.tokenizer !== undefined,
         gpuBytes: gpu.allocatedBytes - before,
         adapter: gpu.adapterName,
+        fineTunedForSkipping: c.skipdecode?.fine_tuned ?? false,
       };
       return new SkipDecodeEngine(opt, info, ownsGpu);
     } catch (e) {
@@ -143,8 +144,11 @@ export class SkipDecodeEngine implements GenerationEngine {
     closed?: AbortSignal,
   ): Promise<GenerateOutput> {
     if (this.failure) throw this.failure;
-    const prepared = prepareRequest(request, this.opt.config, this.opt.tokenizer);
-    const signals = [request.signal, closed].filter((s): s is AbortSignal => s !== undefined);
+    const { prompts, options } = engineRequest(request);
+    // Checked here, once, so a bad request fails at once rather than after the ones queued before it.
+    const generation = this.opt.prepare(prompts as (number[] | string)[], options);
+    const chunker = new Chunker(generation.prompts.length, this.opt.tokenizer, generation.stop.stopStrings);
+    const signals = [generation.signal, closed].filter((s): s is AbortSignal => s !== undefined);
     const queued = performance.now();
     const waitSignal = signals.length ? anySignal(signals) : undefined;
     return this.queue.run(async () => {
@@ -154,32 +158,45 @@ export class SkipDecodeEngine implements GenerationEngine {
       signals.forEach((s) => s.addEventListener('abort', stop, { once: true }));
       if (signals.some((s) => s.aborted)) stop();
       const queuedMs = performance.now() - queued;
-      const run = this.opt.generate(prepared.prompts, {
-        ...prepared.options,
+      const run = this.opt.run({
+        ...generation,
         signal: controller.signal,
-        onStep: (e) => onChunk(prepared.chunker.chunk(e.step, e.tokens, e.layers)),
+        onStep: (e) => onChunk(chunker.chunk(e)),
       });
       this.running = { controller, done: run.catch(() => {}) };
+      let r: EngineResult;
       try {
-        const r = await Promise.race([run, this.lost]);
-        return {
-          texts: prepared.chunker.texts.map((t) => t.text),
-          tokens: r.tokens,
-          finishReasons: r.finishReasons,
-          promptTokens: prepared.prompts,
-          layersRun: r.layersRun,
-          schedule: r.schedule,
-          metrics: r.metrics,
-          seed: r.seed,
-          timing: { queuedMs, ...r.timing },
-        };
+        r = await Promise.race([run, this.lost]);
       } catch (e) {
         throw await this.explain(e, controller.signal);
       } finally {
         signals.forEach((s) => s.removeEventListener('abort', stop));
         this.running = undefined;
       }
+      const output: GenerateOutput = {
+        texts: chunker.texts.map((t) => t.text),
+        tokens: r.tokens,
+        finishReasons: r.finishReasons,
+        promptTokens: generation.prompts,
+        layersRun: r.layersRun,
+        schedule: r.schedule,
+        metrics: r.metrics,
+        logits: r.logits,
+        seed: r.seed,
+        timing: { queuedMs, ...r.timing },
+      };
+      if (r.finishReasons.includes('abort')) throw stopped(controller.signal, output);
+      return output;
     }, waitSignal);
+  }
+
+  /**
+   * Benchmarks: median wall time of one decode-shaped step running `layers` (with its readback) on
+   * the session the last request used; queued like a request.
+   */
+  profileStep(layers: readonly number[], reps: number): Promise<number> {
+    if (this.failure) return Promise.reject(this.failure);
+    return this.queue.run(() => this.opt.profileStep(layers, reps));
   }
 
   /** The error a caller should see for a failed run: why it was stopped, or the device loss behind it. */
@@ -218,6 +235,17 @@ export class SkipDecodeEngine implements GenerationEngine {
 function destroyGpu(gpu: Gpu): void {
   gpu.dispose();
   gpu.device.destroy();
+}
+
+/** Why a run that ended early ended: AbortError with the output so far, or the engine's failure. */
+function stopped(signal: AbortSignal, partial: GenerateOutput): SkipDecodeError {
+  const reason: unknown = signal.reason;
+  if (reason instanceof SkipDecodeError && !(reason instanceof AbortError)) return reason;
+  const error = new AbortError(reason instanceof Error ? reason.message : 'the request was aborted', {
+    cause: reason instanceof Error ? reason.cause : reason,
+  });
+  error.partial = partial;
+  return error;
 }
 
 function anySignal(signals: AbortSignal[]): AbortSignal {

@@ -30,6 +30,12 @@ export class TextStream {
     return this.flush();
   }
 
+  /** Ends the sequence without a token (an abort); returns the text held back until now. */
+  finish(reason: StopReason): string {
+    this.finished = reason;
+    return this.flush();
+  }
+
   private flush(): string {
     if (!this.decode) return '';
     let text = this.decode(this.ids);

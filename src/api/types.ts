@@ -4,11 +4,11 @@
  */
 import type { SamplingOptions } from '../engine/sampling.ts';
 import type { StopReason } from '../engine/stopping.ts';
-import type { SkipMetrics } from '../skip/metrics.ts';
+import type { GenerationMetrics, SkipMetrics } from '../skip/metrics.ts';
 import type { Schedule } from '../skip/schedule.ts';
 import type { LoadProgress } from '../model/progress.ts';
 
-export type { SamplingOptions, StopReason, SkipMetrics, Schedule, LoadProgress };
+export type { SamplingOptions, StopReason, SkipMetrics, GenerationMetrics, Schedule, LoadProgress };
 
 /** A prompt as text (needs the model's tokenizer) or as token ids (BOS included). */
 export type Prompt = string | number[];
@@ -29,10 +29,19 @@ export interface GenerateRequest {
   stopTokenIds?: number[];
   /** Default: the model's eos_token_id; null generates to the length limit. */
   eosTokenId?: number | null;
+  /** Keep the logits each token was picked from (`GenerateOutput.logits`); one larger readback per step. */
+  returnLogits?: boolean;
+  /**
+   * Stops the request: waiting, it rejects with AbortError; running, the stream's last chunk gives
+   * 'abort' to the sequences still running and the AbortError carries the output so far (`partial`).
+   */
   signal?: AbortSignal;
 }
 
-/** One decode step of a request. */
+/**
+ * One decode step of a request. An aborted request's last chunk is for the step that did not run:
+ * no tokens, no layers, 'abort' for the sequences still running and any text held back until then.
+ */
 export interface GenerateChunk {
   /** 0 for the prompt's forward, k + 1 for decode step k. */
   step: number;
@@ -44,6 +53,8 @@ export interface GenerateChunk {
   deltas: string[];
   /** Per sequence: why it finished at this step, else null. */
   finishReasons: (StopReason | null)[];
+  /** The request's metrics so far (the final chunk's are the output's). */
+  metrics: GenerationMetrics;
 }
 
 export interface GenerateOutput {
@@ -51,6 +62,7 @@ export interface GenerateOutput {
   texts: string[];
   /** Per sequence: generated token ids, the finishing one included. */
   tokens: number[][];
+  /** 'abort' (only in an AbortError's `partial`) for sequences still running when the signal fired. */
   finishReasons: StopReason[];
   /** Per sequence: the prompt's token ids. */
   promptTokens: number[][];
@@ -58,10 +70,19 @@ export interface GenerateOutput {
   layersRun: number[][];
   /** The schedule's label, e.g. `linear:max=12,min=4,warmup=2,span=32`. */
   schedule: string;
-  metrics: SkipMetrics;
+  /** Computed by the engine; display these rather than recomputing them. */
+  metrics: GenerationMetrics;
+  /** With `returnLogits`: step i's logits, [batch * vocab], that generated token i was picked from. */
+  logits?: Float32Array[];
   /** The seed used, when sampling. */
   seed?: number;
-  timing: { queuedMs: number; prefillMs: number; decodeMs: number; decodeTokensPerSecond: number };
+  timing: {
+    queuedMs: number;
+    prefillMs: number;
+    decodeMs: number;
+    decodeTokensPerSecond: number;
+    decodeTokens: number;
+  };
 }
 
 /** What a loaded model is. */
@@ -77,6 +98,8 @@ export interface ModelInfo {
   /** GPU bytes the weights occupy. */
   gpuBytes: number;
   adapter: string;
+  /** config.json says the model was fine-tuned for layer skipping (`skipdecode.fine_tuned`). */
+  fineTunedForSkipping: boolean;
 }
 
 /** A streamed generation: iterate for chunks; `result` settles with the whole output (or the error). */

@@ -1,10 +1,17 @@
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+type ParseArgsOptionsConfig = NonNullable<ParseArgsConfig['options']>;
 import { SkipDecodeError } from '../errors.ts';
 import { parseSchedule, type Schedule } from '../skip/schedule.ts';
 import type { SamplingOptions } from '../engine/sampling.ts';
 
 /** A command line that cannot be run as given. */
 export class UsageError extends SkipDecodeError {}
+
+/** An output file (--logits-out) that cannot be written. */
+export class OutputFileError extends SkipDecodeError {
+  override name = 'OutputFileError';
+}
 
 export const USAGE = `usage:
   skipdecode generate --model <dir|url> (--input-ids "2,17,341;2,600,5" | --prompt "text")
@@ -76,8 +83,9 @@ export function parseCommandLine(argv: string[]): GenerateArgs | BenchArgs {
       json: Boolean(v.json),
     };
   }
-  if (Boolean(v['input-ids']) === Boolean(v.prompt))
+  if ((v['input-ids'] === undefined) === (v.prompt === undefined)) {
     throw new UsageError('give exactly one of --input-ids or --prompt');
+  }
   return {
     command,
     model: v.model,
@@ -102,7 +110,9 @@ export function parseCommandLine(argv: string[]): GenerateArgs | BenchArgs {
 
 /** "2,17,341;2,600,5" → [[2, 17, 341], [2, 600, 5]] */
 export function parseInputIds(text: string): number[][] {
+  if (text.trim() === '') throw new UsageError('--input-ids is empty: give token ids, e.g. "2,17,341"');
   return text.split(';').map((seq, b) => {
+    if (seq.trim() === '') throw new UsageError(`--input-ids: sequence ${b} is empty`);
     const ids = seq.split(',').map((t) => t.trim());
     if (ids.length === 0 || ids.some((t) => !/^\d+$/.test(t))) {
       throw new UsageError(`--input-ids: sequence ${b} ('${seq}') must be comma-separated non-negative integers`);
@@ -111,33 +121,46 @@ export function parseInputIds(text: string): number[][] {
   });
 }
 
+const OPTIONS = {
+  model: { type: 'string' },
+  'input-ids': { type: 'string' },
+  prompt: { type: 'string', multiple: true },
+  'max-new-tokens': { type: 'string' },
+  'ignore-eos': { type: 'boolean' },
+  json: { type: 'boolean' },
+  'logits-out': { type: 'string' },
+  schedule: { type: 'string' },
+  temperature: { type: 'string' },
+  'top-k': { type: 'string' },
+  'top-p': { type: 'string' },
+  'repetition-penalty': { type: 'string' },
+  seed: { type: 'string' },
+  stop: { type: 'string', multiple: true },
+  'stop-token-id': { type: 'string', multiple: true },
+  batch: { type: 'string' },
+  'new-tokens': { type: 'string' },
+  'prompt-tokens': { type: 'string' },
+  reps: { type: 'string' },
+} as const satisfies ParseArgsOptionsConfig;
+
+/**
+ * `--temperature -1` as `--temperature=-1`: parseArgs takes a value starting with '-' for another
+ * flag and calls it ambiguous, which hides the range the value breaks.
+ */
+function joinNegativeValues(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const name = args[i].startsWith('--') ? args[i].slice(2) : '';
+    if ((OPTIONS as ParseArgsOptionsConfig)[name]?.type === 'string' && /^-[\d.]/.test(args[i + 1] ?? ''))
+      out.push(`${args[i]}=${args[++i]}`);
+    else out.push(args[i]);
+  }
+  return out;
+}
+
 function parseOptions(args: string[]) {
   try {
-    return parseArgs({
-      args,
-      strict: true,
-      options: {
-        model: { type: 'string' },
-        'input-ids': { type: 'string' },
-        prompt: { type: 'string', multiple: true },
-        'max-new-tokens': { type: 'string' },
-        'ignore-eos': { type: 'boolean' },
-        json: { type: 'boolean' },
-        'logits-out': { type: 'string' },
-        schedule: { type: 'string' },
-        temperature: { type: 'string' },
-        'top-k': { type: 'string' },
-        'top-p': { type: 'string' },
-        'repetition-penalty': { type: 'string' },
-        seed: { type: 'string' },
-        stop: { type: 'string', multiple: true },
-        'stop-token-id': { type: 'string', multiple: true },
-        batch: { type: 'string' },
-        'new-tokens': { type: 'string' },
-        'prompt-tokens': { type: 'string' },
-        reps: { type: 'string' },
-      },
-    });
+    return parseArgs({ args: joinNegativeValues(args), strict: true, options: OPTIONS });
   } catch (e) {
     throw new UsageError((e as Error).message);
   }

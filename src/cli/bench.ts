@@ -1,4 +1,5 @@
-import { median, type OptEngine } from '../engine/engine.ts';
+import type { SkipDecodeEngine } from '../api/engine.ts';
+import { median } from '../engine/engine.ts';
 import { formatSchedule, type Schedule } from '../skip/schedule.ts';
 import type { BenchArgs } from './args.ts';
 
@@ -29,21 +30,21 @@ function benchPrompts(batch: number, length: number, vocab: number): number[][] 
  * Full depth and the schedule, side by side in one process on the same prompts: a warm-up run
  * first (pipeline compilation, session allocation), then `reps` timed runs each; medians reported.
  */
-export async function runBench(engine: OptEngine, args: BenchArgs): Promise<void> {
-  const L = engine.config.num_hidden_layers;
+export async function runBench(engine: SkipDecodeEngine, args: BenchArgs): Promise<void> {
+  const L = engine.info.layers;
   const results: BenchRow[] = [];
   const log = (line: string) => (args.json ? console.error(line) : console.log(line));
   log(
-    `bench on ${engine.gpu.adapterName}: ${L} layers x ${engine.config.hidden_size}, batch ${args.batches.join(',')}, ${args.newTokens} new tokens`,
+    `bench on ${engine.info.adapter}: ${L} layers x ${engine.info.hiddenSize}, batch ${args.batches.join(',')}, ${args.newTokens} new tokens`,
   );
   for (const batch of args.batches) {
-    const prompts = benchPrompts(batch, args.promptTokens, engine.config.vocab_size);
+    const prompts = benchPrompts(batch, args.promptTokens, engine.info.vocabSize);
     const run = async (schedule: Schedule) => {
-      const opts = { maxNewTokens: args.newTokens, eosTokenId: null, schedule };
-      await engine.generate(prompts, opts);
+      const request = { prompts, maxNewTokens: args.newTokens, eosTokenId: null, schedule };
+      await engine.generate(request);
       const runs = [];
-      for (let i = 0; i < args.reps; i++) runs.push(await engine.generate(prompts, opts));
-      return { tps: median(runs.map((r) => r.timing.decodeTokensPerSecond)), last: runs[runs.length - 1] };
+      for (let i = 0; i < args.reps; i++) runs.push(await engine.generate(request));
+      return { tps: median(runs.map((r) => r.metrics.decodeTokensPerSecond)), last: runs[runs.length - 1] };
     };
     const full = await run({ kind: 'full' });
     const fullStepMs = await engine.profileStep(
@@ -69,5 +70,5 @@ export async function runBench(engine: OptEngine, args: BenchArgs): Promise<void
         `measured ${(skip.tps / full.tps).toFixed(3)}x vs bound ${m.boundSpeedup?.toFixed(3)}x, theoretical ${m.theoreticalSpeedup.toFixed(3)}x`,
     );
   }
-  if (args.json) console.log(JSON.stringify({ adapter: engine.gpu.adapterName, results }));
+  if (args.json) console.log(JSON.stringify({ adapter: engine.info.adapter, results }));
 }

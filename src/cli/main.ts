@@ -1,10 +1,11 @@
-import { writeFileSync } from 'node:fs';
-import { OptEngine, type EngineResult } from '../engine/engine.ts';
-import { nodeGpu } from '../gpu/node.ts';
-import { openSource } from '../model/source-node.ts';
+import { accessSync, closeSync, constants, openSync, statSync, writeSync, type Stats } from 'node:fs';
+import path from 'node:path';
+import { loadEngine, type SkipDecodeEngine } from '../api/node.ts';
+import type { GenerateOutput, GenerateRequest } from '../api/types.ts';
 import { SkipDecodeError, TokenizerError } from '../errors.ts';
+import { openSource } from '../model/source-node.ts';
 import { formatSchedule } from '../skip/schedule.ts';
-import { parseCommandLine, USAGE, UsageError, type GenerateArgs } from './args.ts';
+import { OutputFileError, parseCommandLine, USAGE, UsageError, type GenerateArgs } from './args.ts';
 import { runBench } from './bench.ts';
 
 async function main(argv: string[]): Promise<number> {
@@ -13,8 +14,9 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const args = parseCommandLine(argv);
-  const gpu = await nodeGpu();
-  const engine = await OptEngine.load(gpu, openSource(args.model));
+  // Before the model loads and the generation runs, so a bad path costs nothing and loses nothing.
+  if (args.command === 'generate' && args.logitsOut) checkWritable(args.logitsOut);
+  const engine = await loadEngine(openSource(args.model));
   if (args.command === 'bench') {
     await runBench(engine, args);
     return 0;
@@ -23,75 +25,110 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-async function generate(engine: OptEngine, args: GenerateArgs): Promise<void> {
-  let prompts = args.inputIds;
-  if (!prompts) {
-    if (!engine.tokenizer) {
-      throw new TokenizerError(
-        `--prompt needs a tokenizer.json beside the model (${args.model}); pass --input-ids instead`,
-      );
-    }
-    prompts = args.prompts!.map((p) => engine.tokenizer!.encode(p));
-  }
-  warnIfNotTunedForSkipping(engine, args);
-  const result = await engine.generate(prompts, {
+/** The same request a library caller would make; the engine checks it. */
+function toRequest(args: GenerateArgs): GenerateRequest {
+  return {
+    prompts: args.inputIds ?? args.prompts,
     maxNewTokens: args.maxNewTokens,
     eosTokenId: args.ignoreEos ? null : undefined,
     schedule: args.schedule,
     sampling: args.sampling,
-    stopStrings: args.stop,
+    stop: args.stop,
     stopTokenIds: args.stopTokenIds,
     returnLogits: Boolean(args.logitsOut),
-  });
-  if (args.logitsOut) writeLogits(args.logitsOut, result);
-  const texts = engine.tokenizer ? result.tokens.map((t) => engine.tokenizer!.decode(t, true)) : undefined;
+  };
+}
+
+async function generate(engine: SkipDecodeEngine, args: GenerateArgs): Promise<void> {
+  if (args.prompts && !engine.info.hasTokenizer) {
+    throw new TokenizerError(
+      `--prompt needs a tokenizer.json beside the model (${args.model}); pass --input-ids instead`,
+    );
+  }
+  const stream = engine.stream(toRequest(args));
+  let accepted = false;
+  for await (const _ of stream) {
+    // The first step means the request passed the engine's checks: only now is the note worth printing.
+    if (!accepted) warnIfNotTunedForSkipping(engine, args);
+    accepted = true;
+  }
+  const out = await stream.result;
+  if (args.logitsOut) writeLogits(args.logitsOut, out);
+  const texts = engine.info.hasTokenizer ? out.texts : undefined;
+  const m = out.metrics;
   if (args.json) {
     console.log(
       JSON.stringify({
-        tokens: result.tokens,
-        layersRun: result.layersRun,
-        timing: result.timing,
+        tokens: out.tokens,
+        layersRun: out.layersRun,
+        timing: out.timing,
         text: texts,
-        finishReasons: result.finishReasons,
-        schedule: result.schedule,
-        seed: result.seed,
-        metrics: result.metrics,
-        adapter: engine.gpu.adapterName,
+        finishReasons: out.finishReasons,
+        schedule: out.schedule,
+        seed: out.seed,
+        metrics: m,
+        adapter: engine.info.adapter,
       }),
     );
     return;
   }
-  result.tokens.forEach((tokens, b) => {
-    console.log(`[${b}] ${texts ? JSON.stringify(texts[b]) : tokens.join(',')}  (${result.finishReasons[b]})`);
+  out.tokens.forEach((tokens, b) => {
+    console.log(`[${b}] ${texts ? JSON.stringify(texts[b]) : tokens.join(',')}  (${out.finishReasons[b]})`);
   });
-  const m = result.metrics;
   console.log(
-    `schedule ${result.schedule}: mean ${m.meanLayers.toFixed(2)} of ${engine.config.num_hidden_layers} layers, ` +
+    `schedule ${out.schedule}: mean ${m.meanLayers.toFixed(2)} of ${engine.info.layers} layers, ` +
       `theoretical ${m.theoreticalSpeedup.toFixed(2)}x, bound ${m.boundSpeedup?.toFixed(2)}x; ` +
-      `prefill ${result.timing.prefillMs.toFixed(1)} ms, decode ${result.timing.decodeTokensPerSecond.toFixed(1)} tokens/s on ${engine.gpu.adapterName}`,
+      `prefill ${out.timing.prefillMs.toFixed(1)} ms, decode ${m.decodeTokensPerSecond.toFixed(1)} tokens/s on ${engine.info.adapter}`,
   );
 }
 
 /** Skipping layers of a model not fine-tuned for it costs quality; say so rather than hide it. */
-function warnIfNotTunedForSkipping(engine: OptEngine, args: GenerateArgs): void {
-  if (args.schedule.kind === 'full' || engine.config.skipdecode?.fine_tuned) return;
+function warnIfNotTunedForSkipping(engine: SkipDecodeEngine, args: GenerateArgs): void {
+  if (args.schedule.kind === 'full' || engine.info.fineTunedForSkipping) return;
   console.error(
     `note: ${formatSchedule(args.schedule)} skips layers of a model that was not fine-tuned for skipping; ` +
       'expect lower quality than at full depth (see training/ for the recipe that fixes this).',
   );
 }
 
-/** Little-endian f32 [steps][batch][vocab]; step 0 is the prompt's last position. */
-function writeLogits(file: string, result: EngineResult): void {
-  const steps = result.logits ?? [];
-  const total = steps.reduce((n, s) => n + s.length, 0);
-  const out = new Float32Array(total);
-  let at = 0;
-  for (const s of steps) {
-    out.set(s, at);
-    at += s.length;
+/** Refuses a --logits-out path that cannot be written: a folder, a missing folder, no permission. */
+function checkWritable(file: string): void {
+  const fail = (why: string): never => {
+    throw new OutputFileError(`--logits-out ${file}: ${why}`);
+  };
+  const stats = statOf(file);
+  if (stats?.isDirectory()) fail('is a folder; give a file name');
+  const dir = path.dirname(path.resolve(file));
+  if (!stats && !statOf(dir)?.isDirectory()) fail(`the folder ${dir} does not exist`);
+  try {
+    accessSync(stats ? file : dir, constants.W_OK);
+  } catch {
+    fail('is not writable');
   }
-  writeFileSync(file, new Uint8Array(out.buffer));
+}
+
+function statOf(file: string): Stats | undefined {
+  try {
+    return statSync(file);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Little-endian f32 [steps][batch][vocab]; step 0 is the prompt's last position. */
+function writeLogits(file: string, out: GenerateOutput): void {
+  try {
+    const fd = openSync(file, 'w');
+    try {
+      for (const step of out.logits ?? []) {
+        writeSync(fd, new Uint8Array(step.buffer, step.byteOffset, step.byteLength));
+      }
+    } finally {
+      closeSync(fd);
+    }
+  } catch (e) {
+    throw new OutputFileError(`--logits-out ${file}: ${(e as Error).message}`);
+  }
 }
 
 main(process.argv.slice(2)).then(
@@ -100,6 +137,6 @@ main(process.argv.slice(2)).then(
     if (e instanceof UsageError) console.error(`skipdecode: ${e.message}\n\n${USAGE}`);
     else if (e instanceof SkipDecodeError) console.error(`skipdecode: ${e.name}: ${e.message}`);
     else console.error(e);
-    process.exit(e instanceof UsageError ? 2 : 1);
+    process.exit(e instanceof UsageError || e instanceof OutputFileError ? 2 : 1);
   },
 );

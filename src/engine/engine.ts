@@ -6,22 +6,16 @@ import { loadTokenizer, type OptTokenizer } from '../model/tokenizer.ts';
 import type { ModelWeights } from '../models/architecture.ts';
 import { architectureOf } from '../models/index.ts';
 import type { UploadMatrixOptions } from '../ops/matrix.ts';
-import { SkipPlan } from '../skip/planner.ts';
-import type { Schedule } from '../skip/schedule.ts';
-import { skipMetrics, type SkipMetrics } from '../skip/metrics.ts';
 import { ForwardProgram, Kernels } from './forward.ts';
-import { generate, validatePrompts, type GenerateOptions, type GenerateResult } from './generate.ts';
+import { generate, type GenerateResult } from './generate.ts';
 import type { GpuModel } from './model.ts';
+import { prepareGeneration, type EngineGenerateOptions, type Generation } from './request.ts';
 import { SessionBuffers, type SessionShape } from './session.ts';
 
-export interface EngineGenerateOptions extends GenerateOptions {
-  /** Which layers each decode step runs; default full depth. */
-  schedule?: Schedule;
-}
+export type { EngineGenerateOptions, Generation };
 
 export interface EngineResult extends GenerateResult {
   schedule: string;
-  metrics: SkipMetrics;
 }
 
 export interface EngineOptions extends UploadMatrixOptions {
@@ -69,30 +63,34 @@ export class Engine {
     return this.model.config;
   }
 
-  /** Validates the schedule against this model (throws ScheduleError naming the broken rule). */
-  plan(schedule: Schedule = { kind: 'full' }): SkipPlan {
-    return new SkipPlan(this.config.num_hidden_layers, schedule);
+  /**
+   * Checks a request against this model (prompts as token ids or text, options) and resolves it;
+   * throws the named error of the first problem. `run` takes the result without checking again.
+   */
+  prepare(prompts: (number[] | string)[], options: EngineGenerateOptions): Generation {
+    return prepareGeneration(this.config, this.tokenizer, prompts, options);
   }
 
-  async generate(prompts: number[][], options: EngineGenerateOptions): Promise<EngineResult> {
-    const plan = this.plan(options.schedule);
-    validatePrompts(this.config, prompts);
-    const promptLength = Math.max(...prompts.map((p) => p.length));
-    const total = Math.min(promptLength + options.maxNewTokens, this.config.max_position_embeddings);
-    const { buffers, program } = this.sessionFor(prompts.length, promptLength, total);
+  /**
+   * Runs a prepared generation. When its signal fires after the first step was submitted, it
+   * resolves with what was generated, 'abort' marking the sequences that were still running.
+   */
+  async run(g: Generation): Promise<EngineResult> {
+    const promptLength = Math.max(...g.prompts.map((p) => p.length));
+    // Positions the session holds: the prompt and the tokens fed back, capped at the table.
+    const total = Math.min(promptLength + g.stop.maxNewTokens, this.config.max_position_embeddings);
+    const { buffers, program } = this.sessionFor(g.prompts.length, promptLength, total);
     const decode = this.tokenizer ? (ids: number[]) => this.tokenizer!.decode(ids) : undefined;
-    const result = await generate(
-      { gpu: this.gpu, config: this.config, buffers, program, decode },
-      plan,
-      prompts,
-      options,
-    );
-    const costs = this.model.decodeCosts(prompts.length);
-    return {
-      ...result,
-      schedule: plan.label,
-      metrics: skipMetrics(this.config.num_hidden_layers, result.layersRun, costs),
-    };
+    const costs = this.model.decodeCosts(g.prompts.length);
+    const result = await generate({ gpu: this.gpu, config: this.config, buffers, program, decode, costs }, g);
+    return { ...result, schedule: g.plan.label };
+  }
+
+  /** `prepare` then `run`; an aborted generation rejects with its signal's reason. */
+  async generate(prompts: (number[] | string)[], options: EngineGenerateOptions): Promise<EngineResult> {
+    const result = await this.run(this.prepare(prompts, options));
+    if (result.finishReasons.includes('abort')) options.signal!.throwIfAborted();
+    return result;
   }
 
   private sessionFor(batch: number, promptLength: number, totalLength: number) {

@@ -2,54 +2,37 @@ import type { Gpu } from '../gpu/context.ts';
 import type { StepShape } from '../gpu/kernel.ts';
 import type { ModelConfig } from '../model/config.ts';
 import type { PositionIds } from '../models/architecture.ts';
-import { PromptError } from '../errors.ts';
+import { MetricsMeter, type DecodeCosts, type GenerationMetrics } from '../skip/metrics.ts';
 import { nonFiniteRow } from './numerics.ts';
-import type { SkipPlan } from '../skip/planner.ts';
-import {
-  createSampler,
-  isGreedy,
-  resolveSeed,
-  validateSampling,
-  type Sampler,
-  type SamplingOptions,
-} from './sampling.ts';
-import { StopTracker, validateStop, type DecodeFn, type StopReason } from './stopping.ts';
-import type { ForwardProgram, StepObserver } from './forward.ts';
+import { createSampler, isGreedy, type Sampler } from './sampling.ts';
+import { StopTracker, type DecodeFn, type StopReason } from './stopping.ts';
+import type { ForwardProgram } from './forward.ts';
+import type { Generation } from './request.ts';
 import type { SessionBuffers } from './session.ts';
 
-export interface GenerateOptions {
-  /** Tokens to generate per sequence (the first comes from the prompt's forward). */
-  maxNewTokens: number;
-  sampling?: SamplingOptions;
-  /** Stop a sequence at this token; `null` ignores EOS. Default: the config's eos_token_id. */
-  eosTokenId?: number | null;
-  stopTokenIds?: number[];
-  stopStrings?: string[];
-  /** Keep each step's logits ([batch][vocab] f32); costs one larger readback per step. */
-  returnLogits?: boolean;
-  signal?: AbortSignal;
-  /** Streaming: called once per step with each sequence's new token (null once it has finished). */
-  onStep?: (event: StepEvent) => void;
-  /** Sees every dispatch as it is encoded (tests, the visualizer). */
-  observe?: StepObserver;
-}
-
 export interface StepEvent {
-  /** 0 for the prompt's forward, k + 1 for decode forward k. */
+  /** 0 for the prompt's forward, k + 1 for decode forward k; an abort event has the number of the step that did not run. */
   step: number;
+  /** Per sequence: the new token, or null once it has finished (and in an abort event). */
   tokens: (number | null)[];
-  /** Layers this step's forward ran. */
+  /** Layers this step's forward ran (none in an abort event). */
   layers: number[];
+  /** Per sequence: why it finished at this step, else null. */
+  finishReasons: (StopReason | null)[];
+  /** The generation's metrics after this step. */
+  metrics: GenerationMetrics;
 }
 
 export interface GenerateResult {
   tokens: number[][];
+  /** 'abort' for the sequences still running when the signal ended the generation. */
   finishReasons: StopReason[];
   /** Layer indices run by decode forward k (k = 0 feeds the first generated token). */
   layersRun: number[][];
   /** Step i: the logits generated token i was picked from, [batch * vocab]. */
   logits?: Float32Array[];
   seed?: number;
+  metrics: GenerationMetrics;
   timing: { prefillMs: number; decodeMs: number; decodeTokensPerSecond: number; decodeTokens: number };
 }
 
@@ -67,52 +50,30 @@ export interface GenerationTarget {
   buffers: SessionBuffers;
   program: ForwardProgram;
   decode?: DecodeFn;
-}
-
-/** Checks prompts against the model before anything is allocated. */
-export function validatePrompts(config: ModelConfig, prompts: number[][]): void {
-  if (prompts.length === 0) throw new PromptError('no prompts given');
-  prompts.forEach((p, b) => {
-    if (p.length === 0) throw new PromptError(`prompt ${b} is empty`);
-    if (p.length > config.max_position_embeddings) {
-      throw new PromptError(
-        `prompt ${b} has ${p.length} tokens; this model takes at most ${config.max_position_embeddings} positions`,
-      );
-    }
-    const bad = p.find((t) => !Number.isInteger(t) || t < 0 || t >= config.vocab_size);
-    if (bad !== undefined) throw new PromptError(`prompt ${b} has token id ${bad}, outside [0, ${config.vocab_size})`);
-  });
+  /** Weight bytes per decode step, for the bound speedup. */
+  costs?: DecodeCosts;
 }
 
 /**
  * Greedy or sampled generation for a left-padded batch: one prefill over every layer, then one
  * decode forward per token over the plan's layers. Each step is one submission with one readback
- * (the chosen ids, or the logits when sampling or asked for them).
+ * (the chosen ids, or the logits when sampling or asked for them). The generation was checked by
+ * `prepareGeneration`. When its signal fires, the steps read back so far are kept: a last event
+ * (no tokens) gives 'abort' to the sequences still running, and so does the result.
  */
-export async function generate(
-  t: GenerationTarget,
-  plan: SkipPlan,
-  prompts: number[][],
-  o: GenerateOptions,
-): Promise<GenerateResult> {
+export async function generate(t: GenerationTarget, o: Generation): Promise<GenerateResult> {
   const { gpu, config, buffers, program } = t;
-  validatePrompts(config, prompts);
-  const sampling = o.sampling ? resolveSeed(o.sampling) : undefined;
-  if (sampling) validateSampling(sampling);
+  const { prompts, plan, sampling, stop } = o;
   const batch = prompts.length;
   const promptLength = Math.max(...prompts.map((p) => p.length));
-  // A sequence's newest position may not pass the position table.
-  const room = config.max_position_embeddings - Math.max(...prompts.map((p) => p.length));
-  const maxNewTokens = Math.min(o.maxNewTokens, room + 1);
-  const eos = o.eosTokenId === null ? undefined : (o.eosTokenId ?? config.eos_token_id);
-  const stopOptions = { maxNewTokens, eosTokenId: eos, stopTokenIds: o.stopTokenIds, stopStrings: o.stopStrings };
-  validateStop({ ...stopOptions, maxNewTokens: o.maxNewTokens });
-  const trackers = prompts.map(() => new StopTracker(stopOptions, t.decode));
+  const maxNewTokens = stop.maxNewTokens;
+  const trackers = prompts.map(() => new StopTracker(stop, t.decode));
   // Plain greedy decoding picks on the GPU; sampling or a repetition penalty needs the logits here.
   const onCpu = sampling && (!isGreedy(sampling) || (sampling.repetitionPenalty ?? 1) !== 1);
   const samplers: Sampler[] | undefined = onCpu ? prompts.map((_, b) => createSampler(sampling, b)) : undefined;
   const histories = prompts.map((p) => [...p]);
   const needLogits = Boolean(o.returnLogits || samplers);
+  const meter = new MetricsMeter(config.num_hidden_layers, t.costs);
 
   writePrompt(gpu, buffers, config, program.positionIds, prompts, promptLength);
   const tokens: number[][] = prompts.map(() => []);
@@ -154,8 +115,12 @@ export async function generate(
 
   const started = performance.now();
   let prefillMs = 0;
-  let decodeTokens = 0;
+  // Decode time runs from the end of the prompt's forward (step 0 read back).
+  let decodeStart: number | undefined;
+  const decodeMs = () => (decodeStart === undefined ? 0 : performance.now() - decodeStart);
   o.signal?.throwIfAborted();
+  let aborted = false;
+  let lastStep = 0;
   let pending: PendingStep | undefined = submit(0);
   while (pending) {
     const next: PendingStep | undefined =
@@ -172,11 +137,14 @@ export async function generate(
     if (step > 0) layersRun.push(layers);
     if (stepLogits && o.returnLogits) logits.push(stepLogits);
 
-    const event: StepEvent = { step, tokens: [], layers };
+    const stepTokens: (number | null)[] = [];
+    const finishReasons: (StopReason | null)[] = [];
+    let produced = 0;
     for (let b = 0; b < batch; b++) {
       // A finished sequence keeps its row in the batch (its output is ignored) so the others' shapes hold.
       if (trackers[b].finished) {
-        event.tokens.push(null);
+        stepTokens.push(null);
+        finishReasons.push(null);
         continue;
       }
       let token = ids[b];
@@ -186,31 +154,45 @@ export async function generate(
       current[b] = token;
       tokens[b].push(token);
       histories[b].push(token);
-      trackers[b].push(token);
-      event.tokens.push(token);
-      if (step > 0) decodeTokens++;
+      finishReasons.push(trackers[b].push(token));
+      stepTokens.push(token);
+      produced++;
     }
-    if (step === 0) prefillMs = performance.now() - started;
-    o.onStep?.(event);
+    if (step === 0) {
+      decodeStart = performance.now();
+      prefillMs = decodeStart - started;
+    } else meter.addDecodeStep(layers, produced);
+    o.onStep?.({ step, tokens: stepTokens, layers, finishReasons, metrics: meter.snapshot(decodeMs()) });
     const finished: boolean = trackers.every((tr) => tr.finished) || step + 1 >= maxNewTokens;
-    const aborted = o.signal?.aborted;
+    aborted = !finished && Boolean(o.signal?.aborted);
     // Drain the step already in flight before leaving, so no staging buffer is left mid-map.
     if (next && (finished || aborted)) await Promise.all([next.ids, next.logits]);
-    o.signal?.throwIfAborted();
-    pending = finished ? undefined : (next ?? submit(step + 1));
+    lastStep = step;
+    pending = finished || aborted ? undefined : (next ?? submit(step + 1));
   }
-  const decodeMs = performance.now() - started - prefillMs;
+  const endMs = decodeMs();
+  const metrics = meter.snapshot(endMs);
+  if (aborted) {
+    o.onStep?.({
+      step: lastStep + 1,
+      tokens: trackers.map(() => null),
+      layers: [],
+      finishReasons: trackers.map((tr) => (tr.finished ? null : 'abort')),
+      metrics,
+    });
+  }
   return {
     tokens,
-    finishReasons: trackers.map((tr) => tr.reason ?? 'length'),
+    finishReasons: trackers.map((tr) => tr.reason ?? (aborted ? 'abort' : 'length')),
     layersRun,
     logits: o.returnLogits ? logits : undefined,
     seed: samplers ? sampling?.seed : undefined,
+    metrics,
     timing: {
       prefillMs,
-      decodeMs,
-      decodeTokens,
-      decodeTokensPerSecond: decodeMs > 0 ? (decodeTokens * 1000) / decodeMs : 0,
+      decodeMs: endMs,
+      decodeTokens: metrics.decodeTokens,
+      decodeTokensPerSecond: metrics.decodeTokensPerSecond,
     },
   };
 

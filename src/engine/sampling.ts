@@ -35,7 +35,7 @@ export function validateSampling(o: SamplingOptions): void {
   if (topK !== undefined && !(Number.isSafeInteger(topK) && topK >= 0)) {
     throw new SamplingError(`topK must be an integer >= 0 (got ${topK}); 0 disables it`);
   }
-  if (topP !== undefined && !(topP > 0 && topP <= 1)) {
+  if (topP !== undefined && !(typeof topP === 'number' && topP > 0 && topP <= 1)) {
     throw new SamplingError(`topP must be in (0, 1] (got ${topP}); 1 disables it`);
   }
   if (repetitionPenalty !== undefined && !(Number.isFinite(repetitionPenalty) && repetitionPenalty > 0)) {

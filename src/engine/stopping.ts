@@ -11,7 +11,8 @@
  */
 import { SamplingError } from '../errors.ts';
 
-export type StopReason = 'eos' | 'stop_token' | 'stop_string' | 'length';
+/** Why a sequence ended; 'abort' is the engine's, for sequences still running when the request's signal fired. */
+export type StopReason = 'eos' | 'stop_token' | 'stop_string' | 'length' | 'abort';
 
 export interface StopOptions {
   /** At most this many generated tokens (>= 1). */

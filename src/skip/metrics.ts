@@ -96,3 +96,74 @@ function checkCosts(costs: DecodeCosts): void {
   const bad = [...costs.perLayerBytes, costs.fixedBytes].find((b) => !Number.isFinite(b) || b < 0);
   if (bad !== undefined) throw new ScheduleError(`decode costs must be finite and >= 0 (got ${bad})`);
 }
+
+/** What every generation reports, finished or stopped: the skip metrics of the steps run and their speed. */
+export interface GenerationMetrics extends SkipMetrics {
+  /** Tokens the decode forwards produced, over all sequences still running at each step. */
+  decodeTokens: number;
+  /** decodeTokens over the decode wall time (readbacks included); 0 before the first decode step. */
+  decodeTokensPerSecond: number;
+  /** Decode forwards per second; each advances every running sequence of the batch by one token. */
+  decodeStepsPerSecond: number;
+}
+
+/**
+ * Counts a generation step by step, so the engine can report the same metrics after any step (a
+ * streamed chunk, an aborted request) as at the end. Sums in the same order as `skipMetrics`, so a
+ * finished run's figures equal `skipMetrics` of its layer sets.
+ */
+export class MetricsMeter {
+  private steps = 0;
+  private layers = 0;
+  private bytes = 0;
+  private tokens = 0;
+  private readonly fullBytes: number | undefined;
+
+  constructor(
+    private readonly numLayers: number,
+    private readonly costs?: DecodeCosts,
+  ) {
+    if (costs) {
+      checkCosts(costs);
+      if (costs.perLayerBytes.length !== numLayers) {
+        throw new ScheduleError(`decode costs list ${costs.perLayerBytes.length} layers, the model has ${numLayers}`);
+      }
+      this.fullBytes = costs.fixedBytes;
+      for (const b of costs.perLayerBytes) this.fullBytes += b;
+    }
+  }
+
+  /** One decode forward that ran `layers` and gave `tokens` tokens (one per running sequence). */
+  addDecodeStep(layers: readonly number[], tokens: number): void {
+    checkLayerSets(this.numLayers, [layers]);
+    this.steps++;
+    this.layers += layers.length;
+    this.tokens += tokens;
+    if (this.costs) {
+      this.bytes += this.costs.fixedBytes;
+      for (const layer of layers) this.bytes += this.costs.perLayerBytes[layer];
+    }
+  }
+
+  /** The metrics so far; `decodeMs` is the wall time since the prompt's forward ended. */
+  snapshot(decodeMs: number): GenerationMetrics {
+    const mean = this.steps === 0 ? this.numLayers : this.layers / this.steps;
+    const perSecond = (n: number) => (decodeMs > 0 ? (n * 1000) / decodeMs : 0);
+    const out: GenerationMetrics = {
+      decodeSteps: this.steps,
+      meanLayers: mean,
+      theoreticalSpeedup: this.numLayers / mean,
+      decodeTokens: this.tokens,
+      decodeTokensPerSecond: perSecond(this.tokens),
+      decodeStepsPerSecond: perSecond(this.steps),
+    };
+    if (this.costs) {
+      const meanBytes = this.bytes / this.steps;
+      if (this.steps > 0 && meanBytes === 0) {
+        throw new ScheduleError('decode costs are all zero: the bound speedup is undefined');
+      }
+      out.boundSpeedup = this.steps === 0 ? 1 : this.fullBytes! / meanBytes;
+    }
+    return out;
+  }
+}

@@ -21,14 +21,18 @@ export class SkipPlan {
     }
     this.numLayers = numLayers;
     this.schedule = schedule;
-    this.label = formatSchedule(schedule);
     this.all = Array.from({ length: numLayers }, (_, i) => i);
     this.table = null;
+    if (typeof schedule !== 'object' || schedule === null) {
+      throw new ScheduleError(`a schedule must be an object with a kind (got ${String(schedule)})`);
+    }
     if (schedule.kind === 'linear') validateLinear(numLayers, schedule);
     else if (schedule.kind === 'table') this.table = validateTable(numLayers, schedule.steps);
     else if (schedule.kind !== 'full') {
-      throw new ScheduleError(`unknown schedule kind "${(schedule as { kind: unknown }).kind}"`);
+      throw new ScheduleError(`unknown schedule kind "${String((schedule as { kind: unknown }).kind)}"`);
     }
+    // Only once the schedule is known to be well formed: formatting a broken one would throw a TypeError.
+    this.label = formatSchedule(schedule);
   }
 
   /** The prompt (prefill) always runs the whole stack. */
@@ -110,7 +114,10 @@ function validateLinear(L: number, s: { max: number; min: number; warmup: number
 }
 
 function validateTable(L: number, steps: unknown): number[][] {
-  if (!Array.isArray(steps) || steps.length === 0) {
+  if (!Array.isArray(steps)) {
+    throw new ScheduleError(`table schedule: steps must be an array of layer-index arrays (got ${typeof steps})`);
+  }
+  if (steps.length === 0) {
     throw new ScheduleError('table schedule: rule "at least one step" broken (the table is empty)');
   }
   const out: number[][] = [];

@@ -7,7 +7,7 @@ import * as Comlink from 'comlink';
 import { SkipDecodeEngine } from '../api/engine.ts';
 import { Gpu } from '../gpu/context.ts';
 import { viteShaders } from '../gpu/shaders-vite.ts';
-import { EngineDisposedError, SkipDecodeError } from '../errors.ts';
+import { AbortError, EngineDisposedError, SkipDecodeError } from '../errors.ts';
 import { NO_WEBGPU_HINT } from '../web/hints.ts';
 import type { EngineWorkerApi } from './protocol.ts';
 
@@ -52,8 +52,12 @@ const api: EngineWorkerApi = {
       const out = await stream.result;
       // The result travels on another port than the chunks: make sure every chunk arrived first.
       await Promise.all(deliveries);
-      return out;
+      return { output: out };
     } catch (e) {
+      if (e instanceof AbortError && e.partial) {
+        await Promise.all(deliveries);
+        return { output: e.partial, aborted: e.message };
+      }
       return wire(e);
     } finally {
       running.delete(id);

@@ -23,14 +23,21 @@ export interface WireError {
   stack?: string;
 }
 
+/** How a request ended in the worker: its output, or (`aborted` set to the AbortError's message) the output so far. */
+export interface WorkerOutcome {
+  output: GenerateOutput;
+  aborted?: string;
+}
+
 export interface EngineWorkerApi {
   /** Loads a model (disposing one loaded before). Resolves with what was loaded. */
   load(model: string, options: WorkerLoadOptions, onProgress?: (p: LoadProgress) => void): Promise<ModelInfo>;
   /**
    * Runs request `id` (ids are the client's, unique per worker); `onChunk` sees every step, and every
-   * call to it has been delivered before the promise resolves.
+   * call to it has been delivered before the promise resolves. A request aborted while it ran
+   * resolves with its partial output (errors cross without their fields).
    */
-  generate(id: number, request: WorkerRequest, onChunk?: (c: GenerateChunk) => void): Promise<GenerateOutput>;
+  generate(id: number, request: WorkerRequest, onChunk?: (c: GenerateChunk) => void): Promise<WorkerOutcome>;
   /** Cancels request `id`, waiting or running; unknown ids are ignored. */
   cancel(id: number, reason?: string): void;
   /** Frees every GPU buffer and the device; the worker can load again afterwards. */

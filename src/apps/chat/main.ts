@@ -94,7 +94,7 @@ function finalStats(out: GenerateOutput, layers: number): [string, string][] {
   const m = out.metrics;
   return [
     ['tokens', String(out.tokens[0].length)],
-    ['decode', `${fmt(out.timing.decodeTokensPerSecond)} tok/s`],
+    ['decode', `${fmt(m.decodeTokensPerSecond)} tok/s`],
     ['mean layers', `${fmt(m.meanLayers)} / ${layers}`],
     ['theoretical speedup', `${fmt(m.theoreticalSpeedup, 2)}×`],
     ['schedule', out.schedule],
@@ -129,8 +129,6 @@ async function send(): Promise<void> {
   setState('generating');
   status.textContent = 'Generating…';
   let generated = 0;
-  let firstDecode = 0;
-  let layerTotal = 0;
   let replyText = '';
   try {
     const stream = model.stream({
@@ -145,15 +143,11 @@ async function send(): Promise<void> {
       replyText += chunk.deltas[0] ?? '';
       reply.body.textContent = replyText;
       if (chunk.tokens[0] !== null) generated++;
-      if (chunk.step >= 1) {
-        firstDecode ||= performance.now();
-        layerTotal += chunk.layers.length;
-        const secs = (performance.now() - firstDecode) / 1000;
-        const rate = secs > 0 ? (chunk.step - 1) / secs : NaN;
+      if (chunk.metrics.decodeSteps >= 1) {
         statItems(reply.stats, [
           ['tokens', String(generated)],
-          ['decode', `${fmt(rate)} tok/s`],
-          ['mean layers', `${fmt(layerTotal / chunk.step)} / ${info.layers}`],
+          ['decode', `${fmt(chunk.metrics.decodeTokensPerSecond)} tok/s`],
+          ['mean layers', `${fmt(chunk.metrics.meanLayers)} / ${info.layers}`],
         ]);
       }
       reply.li.scrollIntoView({ block: 'end' });
@@ -167,11 +161,14 @@ async function send(): Promise<void> {
   } catch (e) {
     const p = describeProblem(e);
     if (p.kind === 'aborted') {
+      // What the engine generated before the stop, with its metrics (absent if it never started).
+      const partial = (e as { partial?: GenerateOutput }).partial;
+      if (partial) replyText = partial.texts[0];
       reply.body.textContent = replyText;
       reply.li.classList.add('stopped');
       statItems(reply.stats, [
-        ['stopped after', `${generated} tokens`],
-        ['mean layers', firstDecode ? `${fmt(layerTotal / Math.max(1, generated - 1))} / ${info.layers}` : '—'],
+        ['stopped after', `${partial?.tokens[0].length ?? generated} tokens`],
+        ['mean layers', partial?.metrics.decodeSteps ? `${fmt(partial.metrics.meanLayers)} / ${info.layers}` : '—'],
       ]);
       status.textContent = 'Stopped.';
       setState('ready');

@@ -176,9 +176,6 @@ export class SkipDecodeChatElement extends Base {
     this.setState('generating');
     let reply = '';
     let tokens = 0;
-    let layerSum = 0;
-    let steps = 0;
-    let t0 = 0;
     try {
       const temperature = this.numAttr('temperature', 0.7);
       const stream = engine.stream({
@@ -193,11 +190,6 @@ export class SkipDecodeChatElement extends Base {
         const token = chunk.tokens[0];
         if (token === null) continue;
         tokens++;
-        if (chunk.step >= 1) {
-          t0 ||= performance.now();
-          layerSum += chunk.layers.length;
-          steps++;
-        }
         reply += chunk.deltas[0];
         body.data = reply;
         this.fire<SkipDecodeTokenDetail>('token', {
@@ -223,17 +215,24 @@ export class SkipDecodeChatElement extends Base {
         this.fail(p.kind, p.title, p.detail);
         return;
       }
-      const secs = t0 ? (performance.now() - t0) / 1000 : 0;
-      const mean = steps ? layerSum / steps : info.layers;
-      this.finish(stats, bubble, {
-        text: reply,
-        finishReason: 'stopped',
-        tokens,
-        tokensPerSecond: secs > 0 ? Math.max(0, steps - 1) / secs : 0,
-        meanLayers: mean,
-        theoreticalSpeedup: info.layers / mean,
-        schedule: '',
-      });
+      // The engine's output up to the stop, with its metrics; absent when it stopped before starting.
+      const partial = (e as { partial?: GenerateOutput }).partial;
+      if (partial) {
+        reply = partial.texts[0];
+        body.data = reply;
+      }
+      const detail: SkipDecodeDoneDetail = partial
+        ? this.doneDetail(partial)
+        : {
+            text: reply,
+            finishReason: 'stopped',
+            tokens,
+            tokensPerSecond: 0,
+            meanLayers: info.layers,
+            theoreticalSpeedup: 1,
+            schedule: '',
+          };
+      this.finish(stats, bubble, { ...detail, finishReason: 'stopped' });
     } finally {
       if (reply.trim()) this.turns.push({ role: 'assistant', text: reply });
       this.running = undefined;
@@ -257,7 +256,7 @@ export class SkipDecodeChatElement extends Base {
       text: out.texts[0],
       finishReason: out.finishReasons[0],
       tokens: out.tokens[0].length,
-      tokensPerSecond: out.timing.decodeTokensPerSecond,
+      tokensPerSecond: out.metrics.decodeTokensPerSecond,
       meanLayers: out.metrics.meanLayers,
       theoreticalSpeedup: out.metrics.theoreticalSpeedup,
       schedule: out.schedule,

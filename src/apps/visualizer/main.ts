@@ -95,19 +95,16 @@ async function runPane(pane: HTMLElement, m: AppModel, s: Schedule, batch: numbe
     eosTokenId: null,
     signal,
   });
-  let t0 = 0;
-  let layerSum = 0;
   for await (const chunk of stream) {
-    heat.fill(chunk.step, chunk.layers);
+    // An abort's closing chunk ran no layers: it leaves the heatmap as it is.
+    if (chunk.layers.length) heat.fill(chunk.step, chunk.layers);
     text.append(chunk.deltas[0] ?? '');
-    if (chunk.step >= 1) {
-      t0 ||= performance.now();
-      layerSum += chunk.layers.length;
-      const secs = (performance.now() - t0) / 1000;
+    const m = chunk.metrics;
+    if (m.decodeSteps >= 1) {
       stats(live, [
-        ['step', `${chunk.step} / ${n - 1}`],
-        ['decode', secs > 0 ? `${fmt((chunk.step - 1) / secs)} tok/s` : '…'],
-        ['mean layers', `${fmt(layerSum / chunk.step)} / ${L}`],
+        ['step', `${m.decodeSteps} / ${n - 1}`],
+        ['decode', m.decodeTokensPerSecond > 0 ? `${fmt(m.decodeTokensPerSecond)} tok/s` : '…'],
+        ['mean layers', `${fmt(m.meanLayers)} / ${L}`],
       ]);
     }
   }
@@ -118,7 +115,7 @@ async function runPane(pane: HTMLElement, m: AppModel, s: Schedule, batch: numbe
 
 function finalStats(out: GenerateOutput, L: number, batch: number): [string, string][] {
   return [
-    ['decode', `${fmt(out.timing.decodeTokensPerSecond)} tok/s${batch > 1 ? ` × ${batch} seqs` : ''}`],
+    ['decode', `${fmt(out.metrics.decodeTokensPerSecond)} tok/s${batch > 1 ? ` (${batch} seqs)` : ''}`],
     ['mean layers', `${fmt(out.metrics.meanLayers)} / ${L}`],
     ['theoretical', `${fmt(out.metrics.theoreticalSpeedup, 2)}×`],
   ];
@@ -140,7 +137,7 @@ async function compare(): Promise<void> {
   try {
     const full = await runPane(byId('pane-full'), model, { kind: 'full' }, batch, running.signal);
     const skip = await runPane(byId('pane-skip'), model, s, batch, running.signal);
-    const measured = skip.timing.decodeTokensPerSecond / full.timing.decodeTokensPerSecond;
+    const measured = skip.metrics.decodeStepsPerSecond / full.metrics.decodeStepsPerSecond;
     const list = byId('pane-skip').querySelector('.stats')!;
     list.append(h('li', {}, 'measured ', h('strong', {}, `${fmt(measured, 2)}×`)));
     byId('skip-heading').textContent = `With ${skip.schedule}`;
