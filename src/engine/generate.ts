@@ -2,7 +2,7 @@ import type { Gpu } from '../gpu/context.ts';
 import type { StepShape } from '../gpu/kernel.ts';
 import type { OptConfig } from '../model/config.ts';
 import { POSITION_OFFSET } from '../model/config.ts';
-import { PromptError } from '../errors.ts';
+import { PromptError, type GpuError } from '../errors.ts';
 import type { SkipPlan } from '../skip/planner.ts';
 import {
   createSampler,
@@ -57,6 +57,8 @@ interface PendingStep {
   layers: number[];
   ids: Promise<Uint32Array>;
   logits?: Promise<Float32Array>;
+  /** What the device rejected in this step's submission, if anything: its readbacks are then stale. */
+  error: Promise<GpuError | undefined>;
 }
 
 /** What a generation runs on: a session sized for the request and its forward program. */
@@ -130,22 +132,25 @@ export async function generate(
     const layers = step === 0 ? plan.prefillLayers() : plan.layers(step - 1);
     const shape: StepShape =
       step === 0 ? { batch, tokens: promptLength, past: 0 } : { batch, tokens: 1, past: promptLength + step - 1 };
-    const encoder = gpu.device.createCommandEncoder({ label: `step ${step}` });
-    if (step > 0) {
-      prompts.forEach((p, b) => (positions[b] = p.length + step - 1 + POSITION_OFFSET));
-      gpu.device.queue.writeBuffer(buffers.positions, 0, positions);
-      if (lookahead) encoder.copyBufferToBuffer(buffers.nextIds, 0, buffers.ids, 0, batch * 4);
-      else gpu.device.queue.writeBuffer(buffers.ids, 0, current);
-    }
-    program.encode(encoder, shape, layers, o.observe);
     // Two staging buffers: step k's ids are still being read while step k + 1 copies into the other.
     const staging = buffers.readIds[step % 2];
-    encoder.copyBufferToBuffer(buffers.nextIds, 0, staging, 0, batch * 4);
-    if (needLogits) encoder.copyBufferToBuffer(buffers.logits, 0, buffers.readLogits, 0, logitBytes);
-    gpu.device.queue.submit([encoder.finish()]);
+    const { error } = gpu.capture(`step ${step} (batch ${batch} x ${shape.tokens} tokens)`, () => {
+      const encoder = gpu.device.createCommandEncoder({ label: `step ${step}` });
+      if (step > 0) {
+        prompts.forEach((p, b) => (positions[b] = p.length + step - 1 + POSITION_OFFSET));
+        gpu.device.queue.writeBuffer(buffers.positions, 0, positions);
+        if (lookahead) encoder.copyBufferToBuffer(buffers.nextIds, 0, buffers.ids, 0, batch * 4);
+        else gpu.device.queue.writeBuffer(buffers.ids, 0, current);
+      }
+      program.encode(encoder, shape, layers, o.observe);
+      encoder.copyBufferToBuffer(buffers.nextIds, 0, staging, 0, batch * 4);
+      if (needLogits) encoder.copyBufferToBuffer(buffers.logits, 0, buffers.readLogits, 0, logitBytes);
+      gpu.device.queue.submit([encoder.finish()]);
+    });
     return {
       step,
       layers,
+      error,
       ids: mapCopy(staging, batch * 4, (b) => new Uint32Array(b)),
       logits: needLogits ? mapCopy(buffers.readLogits, logitBytes, (b) => new Float32Array(b)) : undefined,
     };
@@ -160,8 +165,13 @@ export async function generate(
     const next: PendingStep | undefined =
       lookahead && pending.step + 1 < maxNewTokens ? submit(pending.step + 1) : undefined;
     const { step, layers }: PendingStep = pending;
-    const ids = await pending.ids;
-    const stepLogits = await pending.logits;
+    const [ids, stepLogits, rejected] = await Promise.all([pending.ids, pending.logits, pending.error]);
+    // A rejected submission never ran: its staging buffers hold an earlier step's (or request's) values.
+    const failure = rejected ?? gpu.takeUncaptured(`step ${step} or the writes before it`);
+    if (failure) {
+      if (next) await Promise.allSettled([next.ids, next.logits]);
+      throw failure;
+    }
     if (step > 0) layersRun.push(layers);
     if (stepLogits && o.returnLogits) logits.push(stepLogits);
 

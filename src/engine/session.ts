@@ -1,6 +1,7 @@
 import type { Gpu } from '../gpu/context.ts';
 import { STEP_UNIFORM_BYTES } from '../gpu/kernel.ts';
-import type { KvCache } from '../ops/attention.ts';
+import { DeviceLimitError } from '../errors.ts';
+import { attentionWorkgroupBytes, kvCacheBytes, MAX_HEAD_DIM, type KvCache } from '../ops/attention.ts';
 import type { GpuModel } from './model.ts';
 
 /** What a session is sized for; a request that fits reuses it, one that does not gets a new one. */
@@ -12,11 +13,122 @@ export interface SessionShape {
   maxSeq: number;
 }
 
+/** One buffer a session will create, and what its size scales with (to say what would fit). */
+export interface BufferSpec {
+  label: string;
+  bytes: number;
+  usage: number;
+  /** Bound to a kernel, so it must fit maxStorageBufferBindingSize (staging buffers only maxBufferSize). */
+  bound: boolean;
+  /** The size is `per` bytes times a count of `unit`. */
+  per: number;
+  unit: 'token rows (batch x prompt length)' | 'sequences' | 'cached positions (batch x positions)' | 'bytes';
+}
+
+/** Every buffer of a session, in creation order; nothing is created here. */
+export function sessionBufferSpecs(model: GpuModel, shape: SessionShape): BufferSpec[] {
+  const c = model.config;
+  const { batch, promptCapacity, maxSeq } = shape;
+  const rows = batch * promptCapacity;
+  const specs: BufferSpec[] = [];
+  // Read here, not at module load: in Node the WebGPU globals exist only once a device was created.
+  const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
+  const READ = GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST;
+  const rowsOf = (label: string, width: number) =>
+    specs.push({
+      label,
+      bytes: rows * width * 4,
+      usage: STORAGE,
+      bound: true,
+      per: width * 4,
+      unit: 'token rows (batch x prompt length)',
+    });
+  const seqsOf = (label: string, width: number, usage = STORAGE, bound = true) =>
+    specs.push({ label, bytes: batch * width * 4, usage, bound, per: width * 4, unit: 'sequences' });
+  specs.push({
+    label: 'step',
+    bytes: STEP_UNIFORM_BYTES,
+    usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+    bound: false,
+    per: 1,
+    unit: 'bytes',
+  });
+  rowsOf('ids', 1);
+  rowsOf('positions', 1);
+  seqsOf('mask', maxSeq);
+  if (model.projectIn) rowsOf('embeddings', c.word_embed_proj_dim);
+  rowsOf('hidden', c.hidden_size);
+  rowsOf('normed', c.hidden_size);
+  rowsOf('qkv', 3 * c.hidden_size);
+  rowsOf('attention', c.hidden_size);
+  rowsOf('ffn', c.ffn_dim);
+  seqsOf('last', c.hidden_size);
+  seqsOf('last_normed', c.hidden_size);
+  if (model.projectOut) seqsOf('projected', c.word_embed_proj_dim);
+  seqsOf('logits', c.vocab_size);
+  seqsOf('next_ids', 1);
+  seqsOf('read_ids[0]', 1, READ, false);
+  seqsOf('read_ids[1]', 1, READ, false);
+  seqsOf('read_logits', c.vocab_size, READ, false);
+  const heads = c.num_attention_heads;
+  const headDim = c.hidden_size / heads;
+  const kv = kvCacheBytes(batch, heads, headDim, maxSeq);
+  model.layers.forEach((_, i) => {
+    for (const kind of ['k', 'v']) {
+      specs.push({
+        label: `layers.${i}.kv.${kind}`,
+        bytes: kv,
+        usage: STORAGE,
+        bound: true,
+        per: kvCacheBytes(1, heads, headDim, 1),
+        unit: 'cached positions (batch x positions)',
+      });
+    }
+  });
+  return specs;
+}
+
+/**
+ * Refuses a session the device cannot run, before anything is allocated: each buffer against the
+ * binding and buffer limits (naming the limit and the most that fits), and attention's workgroup memory.
+ */
+export function checkSessionFits(gpu: Gpu, model: GpuModel, shape: SessionShape, specs: BufferSpec[]): void {
+  const l = gpu.limits;
+  const c = model.config;
+  const request = `batch ${shape.batch} x prompt ${shape.promptCapacity} (${shape.maxSeq} cached positions)`;
+  const headDim = c.hidden_size / c.num_attention_heads;
+  if (headDim > MAX_HEAD_DIM) {
+    throw new DeviceLimitError(`head_dim ${headDim} exceeds the attention kernel's ${MAX_HEAD_DIM}`);
+  }
+  const scratch = attentionWorkgroupBytes(shape.maxSeq);
+  if (scratch > l.maxComputeWorkgroupStorageSize) {
+    const most = Math.floor(l.maxComputeWorkgroupStorageSize / 4) - (MAX_HEAD_DIM + 64);
+    throw new DeviceLimitError(
+      `${request}: attention over ${shape.maxSeq} positions needs ${scratch} bytes of workgroup memory, over ` +
+        `this device's maxComputeWorkgroupStorageSize of ${l.maxComputeWorkgroupStorageSize}; at most ${most} ` +
+        `positions (prompt + new tokens) fit`,
+    );
+  }
+  for (const s of specs) {
+    const [limit, name] =
+      s.bound && l.maxStorageBufferBindingSize <= l.maxBufferSize
+        ? [l.maxStorageBufferBindingSize, 'maxStorageBufferBindingSize']
+        : [l.maxBufferSize, 'maxBufferSize'];
+    if (s.bytes <= limit) continue;
+    const what = s.label.includes('.kv.') ? `the KV cache '${s.label}'` : `the '${s.label}' buffer`;
+    throw new DeviceLimitError(
+      `${request}: ${what} needs ${s.bytes} bytes, over this device's ${name} of ${limit}; ` +
+        `at most ${Math.floor(limit / s.per)} ${s.unit} fit (use a smaller batch, a shorter prompt or fewer new tokens)`,
+    );
+  }
+}
+
 /**
  * Every buffer a generation needs, allocated once up front (llama2.c's `malloc_run_state`):
  * a step only writes small uniforms and ids, binds nothing new, and reads back once.
  * Row counts: `rows` = batch * promptCapacity covers both prefill (all prompt tokens) and decode
- * (one token per sequence).
+ * (one token per sequence). Allocation is all-or-nothing: every size is checked against the device
+ * before the first buffer is created, and a failure part-way destroys what was made.
  */
 export class SessionBuffers {
   readonly step: GPUBuffer; // Step uniform { batch, tokens, past, max_seq }
@@ -37,50 +149,48 @@ export class SessionBuffers {
   readonly caches: KvCache[]; // per layer: k, v [batch][heads][maxSeq][headDim] f32
   readonly readIds: [GPUBuffer, GPUBuffer]; // MAP_READ staging for nextIds, alternating by step
   readonly readLogits: GPUBuffer; // MAP_READ staging for logits
-  private readonly owned: GPUBuffer[] = [];
+  private readonly owned: GPUBuffer[];
 
   constructor(
     private readonly gpu: Gpu,
     model: GpuModel,
     readonly shape: SessionShape,
-    allocateCache: (layer: number) => KvCache,
   ) {
-    const c = model.config;
-    const rows = shape.batch * shape.promptCapacity;
-    const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
-    const f32 = (label: string, n: number) => this.own(gpu.buffer(label, n * 4, storage));
-    this.step = this.own(gpu.buffer('step', STEP_UNIFORM_BYTES, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST));
-    this.ids = f32('ids', rows);
-    this.positions = f32('positions', rows);
-    this.mask = f32('mask', shape.batch * shape.maxSeq);
-    if (model.projectIn) this.embeddings = f32('embeddings', rows * c.word_embed_proj_dim);
-    this.hidden = f32('hidden', rows * c.hidden_size);
-    this.normed = f32('normed', rows * c.hidden_size);
-    this.qkv = f32('qkv', rows * 3 * c.hidden_size);
-    this.attention = f32('attention', rows * c.hidden_size);
-    this.ffn = f32('ffn', rows * c.ffn_dim);
-    this.last = f32('last', shape.batch * c.hidden_size);
-    this.lastNormed = f32('last_normed', shape.batch * c.hidden_size);
-    if (model.projectOut) this.projected = f32('projected', shape.batch * c.word_embed_proj_dim);
-    this.logits = f32('logits', shape.batch * c.vocab_size);
-    this.nextIds = f32('next_ids', shape.batch);
-    const read = GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST;
-    this.readIds = [0, 1].map((i) => this.own(gpu.buffer(`read_ids[${i}]`, shape.batch * 4, read))) as [
-      GPUBuffer,
-      GPUBuffer,
-    ];
-    this.readLogits = this.own(gpu.buffer('read_logits', shape.batch * c.vocab_size * 4, read));
-    this.caches = model.layers.map((_, i) => {
-      const cache = allocateCache(i);
-      this.own(cache.k);
-      this.own(cache.v);
-      return cache;
-    });
+    const specs = SessionBuffers.check(gpu, model, shape);
+    const made = new Map<string, GPUBuffer>();
+    try {
+      for (const s of specs) made.set(s.label, gpu.buffer(s.label, s.bytes, s.usage));
+    } catch (e) {
+      for (const b of made.values()) gpu.destroy(b);
+      throw e;
+    }
+    this.owned = [...made.values()];
+    const get = (label: string) => made.get(label)!;
+    this.step = get('step');
+    this.ids = get('ids');
+    this.positions = get('positions');
+    this.mask = get('mask');
+    this.embeddings = made.get('embeddings');
+    this.hidden = get('hidden');
+    this.normed = get('normed');
+    this.qkv = get('qkv');
+    this.attention = get('attention');
+    this.ffn = get('ffn');
+    this.last = get('last');
+    this.lastNormed = get('last_normed');
+    this.projected = made.get('projected');
+    this.logits = get('logits');
+    this.nextIds = get('next_ids');
+    this.readIds = [get('read_ids[0]'), get('read_ids[1]')];
+    this.readLogits = get('read_logits');
+    this.caches = model.layers.map((_, i) => ({ k: get(`layers.${i}.kv.k`), v: get(`layers.${i}.kv.v`) }));
   }
 
-  private own(b: GPUBuffer): GPUBuffer {
-    this.owned.push(b);
-    return b;
+  /** Throws DeviceLimitError when the device cannot hold a session of `shape`; else its buffer list. */
+  static check(gpu: Gpu, model: GpuModel, shape: SessionShape): BufferSpec[] {
+    const specs = sessionBufferSpecs(model, shape);
+    checkSessionFits(gpu, model, shape, specs);
+    return specs;
   }
 
   fits(batch: number, promptLength: number, totalLength: number): boolean {
