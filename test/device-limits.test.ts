@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { OptEngine } from '../src/engine/engine.ts';
 import { DeviceLimitError, GpuError } from '../src/errors.ts';
+import { workgroupGrid } from '../src/gpu/kernel.ts';
 import { loadOptWeights } from '../src/model/checkpoint.ts';
 import { dirSource } from '../src/model/source-node.ts';
 import { minMargin, referenceGenerate } from '../src/reference/opt-reference.ts';
@@ -40,6 +41,20 @@ async function expectReference(
 }
 
 describe('dispatches past maxComputeWorkgroupsPerDimension', () => {
+  it('workgroupGrid covers any count within the per-dimension limit, folding into 2-D then 3-D', () => {
+    expect(workgroupGrid(0, 16)).toEqual([0, 1, 1]);
+    for (const max of [2, 7, 16, 65535]) {
+      for (const count of [1, 2, max, max + 1, 2 * max + 1, max * max, max * max + 1, max ** 3]) {
+        const [x, y, z] = workgroupGrid(count, max);
+        expect(Math.max(x, y, z), `${count} / ${max}`).toBeLessThanOrEqual(max);
+        expect(x * y * z, `${count} / ${max}`).toBeGreaterThanOrEqual(count);
+        // Under one spare workgroup per row of x, plus one per plane: the kernels' waste stays small.
+        expect(x * y * z - count, `${count} / ${max}`).toBeLessThan(z * (y + 1));
+      }
+      expect(() => workgroupGrid(max ** 3 + 1, max)).toThrow(DeviceLimitError);
+    }
+  });
+
   it('a full 2048-token prompt on a 32-head model (OPT-1.3B heads and positions) matches the reference', async () => {
     // attention alone needs 2048 x 32 = 65536 workgroups, one past lavapipe's 65535.
     const { engine, weights } = await load({
@@ -88,7 +103,10 @@ describe('requests past maxStorageBufferBindingSize', () => {
     const prompts = Array.from({ length: 1100 }, (_, b) => promptOf(120, 64, b));
     const refused = engine.generate(prompts, { maxNewTokens: 3, eosTokenId: null });
     await expect(refused).rejects.toThrow(DeviceLimitError);
-    await expect(refused).rejects.toThrow(/maxStorageBufferBindingSize.*at most \d+ token rows/);
+    // ffn is the widest row (512 x 4 bytes): 128 MiB / 2048 B = 65536 rows, i.e. batch 546 at 120 tokens.
+    await expect(refused).rejects.toThrow(
+      /'qkv' buffer needs .* maxStorageBufferBindingSize of 134217728; at most 65536 token rows .*\(batch 546 at/,
+    );
     expect(gpu.allocatedBytes).toBe(baseline);
   });
 

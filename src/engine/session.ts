@@ -109,18 +109,26 @@ export function checkSessionFits(gpu: Gpu, model: GpuModel, shape: SessionShape,
         `positions (prompt + new tokens) fit`,
     );
   }
-  for (const s of specs) {
-    const [limit, name] =
-      s.bound && l.maxStorageBufferBindingSize <= l.maxBufferSize
-        ? [l.maxStorageBufferBindingSize, 'maxStorageBufferBindingSize']
-        : [l.maxBufferSize, 'maxBufferSize'];
-    if (s.bytes <= limit) continue;
-    const what = s.label.includes('.kv.') ? `the KV cache '${s.label}'` : `the '${s.label}' buffer`;
-    throw new DeviceLimitError(
-      `${request}: ${what} needs ${s.bytes} bytes, over this device's ${name} of ${limit}; ` +
-        `at most ${Math.floor(limit / s.per)} ${s.unit} fit (use a smaller batch, a shorter prompt or fewer new tokens)`,
-    );
-  }
+  const limitOf = (s: BufferSpec): [number, string] =>
+    s.bound && l.maxStorageBufferBindingSize <= l.maxBufferSize
+      ? [l.maxStorageBufferBindingSize, 'maxStorageBufferBindingSize']
+      : [l.maxBufferSize, 'maxBufferSize'];
+  const over = specs.find((s) => s.bytes > limitOf(s)[0]);
+  if (!over) return;
+  const [limit, name] = limitOf(over);
+  // What fits is set by the tightest buffer that scales the same way, not only the first one over.
+  const most = Math.min(...specs.filter((s) => s.unit === over.unit).map((s) => Math.floor(limitOf(s)[0] / s.per)));
+  const per =
+    over.unit === 'token rows (batch x prompt length)'
+      ? ` (batch ${Math.floor(most / shape.promptCapacity)} at this prompt length)`
+      : over.unit === 'cached positions (batch x positions)'
+        ? ` (batch ${Math.floor(most / shape.maxSeq)} at ${shape.maxSeq} positions)`
+        : '';
+  const what = over.label.includes('.kv.') ? `the KV cache '${over.label}'` : `the '${over.label}' buffer`;
+  throw new DeviceLimitError(
+    `${request}: ${what} needs ${over.bytes} bytes, over this device's ${name} of ${limit}; at most ` +
+      `${most} ${over.unit} fit${per}: use a smaller batch, a shorter prompt or fewer new tokens`,
+  );
 }
 
 /**
