@@ -139,6 +139,22 @@ describe('requests past maxStorageBufferBindingSize', () => {
 });
 
 describe('errors the device reports', () => {
+  it('outside any error scope reach the Gpu wrapper (uncapturederror), to be taken by the next request', async () => {
+    const gpu = await testGpu();
+    expect(gpu.takeUncaptured('nothing')).toBeUndefined();
+    const buffer = gpu.buffer('doomed', 16, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
+    buffer.destroy();
+    gpu.device.queue.writeBuffer(buffer, 0, new Uint32Array(4));
+    gpu.device.queue.submit([]);
+    await gpu.device.queue.onSubmittedWorkDone();
+    const error = gpu.takeUncaptured('a write into a destroyed buffer');
+    expect(error).toBeInstanceOf(GpuError);
+    expect(error!.kind).toBe('validation');
+    expect(error!.message).toMatch(/rejected a write into a destroyed buffer \(WebGPU validation error\)/);
+    expect(gpu.takeUncaptured('nothing')).toBeUndefined();
+    gpu.destroy(buffer);
+  });
+
   it("a step the device rejects fails with GpuError and never hands back an earlier request's logits", async () => {
     const { engine } = await load({ layers: 2, hidden: 32, heads: 2, ffn: 32, vocab: 64, seed: 65 });
     const prompts = [promptOf(5, 64, 1), promptOf(5, 64, 2)];
