@@ -23,8 +23,13 @@ var<workgroup> non_finite: atomic<u32>;
 const NON_FINITE_ID: u32 = 0xffffffffu;
 
 @compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
-  let b = wg.x;
+fn main(
+  @builtin(workgroup_id) wg: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_index) tid: u32,
+) {
+  // The host folds large dispatches into 2-D/3-D grids (src/gpu/kernel.ts workgroupGrid): unfold.
+  let b = wg.x + nwg.x * (wg.y + nwg.y * wg.z);
   if (b >= step.batch) { return; }
   let base = b * params.vocab;
   var v = -3.4e38;

@@ -54,13 +54,19 @@ fn reduce_sum(v: f32, tid: u32) -> f32 {
 }
 
 @compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+fn main(
+  @builtin(workgroup_id) wg: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_index) tid: u32,
+) {
   let heads = params.heads;
   let dim = params.head_dim;
   let hidden = heads * dim;
   let rows = step.batch * step.tokens;
-  let row = wg.x / heads;
-  let h = wg.x % heads;
+  // The host folds large dispatches into 2-D/3-D grids (src/gpu/kernel.ts workgroupGrid): unfold.
+  let g = wg.x + nwg.x * (wg.y + nwg.y * wg.z);
+  let row = g / heads;
+  let h = g % heads;
   if (row >= rows) { return; }
   let b = row / step.tokens;
   let t = row % step.tokens;

@@ -16,11 +16,17 @@ struct Params { width: u32, stride: u32, row_start: u32, chunk_rows: u32 }
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
 @compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn main(
+  @builtin(workgroup_id) wg: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  // The host folds large dispatches into 2-D/3-D grids (src/gpu/kernel.ts workgroupGrid): unfold.
+  let i = (wg.x + nwg.x * (wg.y + nwg.y * wg.z)) * 64u + lid;
   let quads = params.stride / 4u;
   let rows = step.batch * step.tokens;
-  let r = gid.x / quads;
-  let q = gid.x % quads;
+  let r = i / quads;
+  let q = i % quads;
   if (r >= rows) { return; }
   let id = index[r];
   if (id < params.row_start || id >= params.row_start + params.chunk_rows) { return; }

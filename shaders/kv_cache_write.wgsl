@@ -15,10 +15,15 @@ struct Params { heads: u32, head_dim: u32, _a: u32, _b: u32 }
 @group(0) @binding(4) var<storage, read_write> v_cache: array<f32>;
 
 @compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn main(
+  @builtin(workgroup_id) wg: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32,
+) {
   let hidden = params.heads * params.head_dim;
   let rows = step.batch * step.tokens;
-  let i = gid.x;
+  // The host folds large dispatches into 2-D/3-D grids (src/gpu/kernel.ts workgroupGrid): unfold.
+  let i = (wg.x + nwg.x * (wg.y + nwg.y * wg.z)) * 64u + lid;
   if (i >= rows * hidden) { return; }
   let row = i / hidden;
   let e = i % hidden;

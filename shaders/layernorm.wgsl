@@ -31,9 +31,14 @@ fn workgroup_sum(v: f32, tid: u32) -> f32 {
 }
 
 @compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+fn main(
+  @builtin(workgroup_id) wg: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_index) tid: u32,
+) {
   let rows = select(step.batch * step.tokens, step.batch, params.per_sequence == 1u);
-  let row = wg.x;
+  // The host folds large dispatches into 2-D/3-D grids (src/gpu/kernel.ts workgroupGrid): unfold.
+  let row = wg.x + nwg.x * (wg.y + nwg.y * wg.z);
   if (row >= rows) { return; }  // uniform per workgroup, so barriers stay uniform
   let n = params.width;
   let base = row * n;

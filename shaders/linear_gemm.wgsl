@@ -34,8 +34,13 @@ fn main(
   @builtin(local_invocation_index) lid: u32,
 ) {
   let rows = select(step.batch * step.tokens, step.batch, params.per_sequence == 1u);
-  let o0 = (wg.x + wg.z * nwg.x) * TN;
-  let r0 = wg.y * TM;
+  // Workgroup g computes output tile g % tiles of row tile g / tiles; the host folds the linear count
+  // into a 2-D/3-D grid (src/gpu/kernel.ts workgroupGrid).
+  let g = wg.x + nwg.x * (wg.y + nwg.y * wg.z);
+  let tiles = (params.chunk_rows + TN - 1u) / TN;
+  let r0 = (g / tiles) * TM;
+  if (r0 >= rows) { return; }  // uniform per workgroup, so barriers stay uniform
+  let o0 = (g % tiles) * TN;
   let tx = lid % 8u;
   let ty = lid / 8u;
 

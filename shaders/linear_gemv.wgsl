@@ -3,7 +3,7 @@
 // x: [rows][cols] f32 (read through xquad(), declared by the host); y: [rows][out_width] f32, this
 // chunk writing columns row_start .. row_start + chunk_rows. rows = batch (per_sequence) or batch*tokens.
 // Generated consts: WG threads; TPR threads sharing one output (power of two); RPT outputs per thread
-// group (1, 2 or 4); BT input rows per workgroup (1, 2, 4 or 8; grid y covers the rest); RELU,
+// group (1, 2 or 4); BT input rows per workgroup (1, 2, 4 or 8); RELU,
 // RESIDUAL. bias_at() comes from the host (0 when there is no bias).
 //
 // Every weight quad is loaded once and applied to all BT input rows, so for rows <= BT the weights
@@ -87,9 +87,14 @@ fn main(
 ) {
   let rows = select(step.batch * step.tokens, step.batch, params.per_sequence == 1u);
   let lane = lid % TPR;
+  // Workgroup g covers output tile g % tiles of row tile g / tiles; the host folds the linear count
+  // into a 2-D/3-D grid (src/gpu/kernel.ts workgroupGrid).
+  let g = wg.x + nwg.x * (wg.y + nwg.y * wg.z);
+  let tiles = (params.chunk_rows + GROUPS * RPT - 1u) / (GROUPS * RPT);
+  let r0 = (g / tiles) * BT;
+  if (r0 >= rows) { return; }  // uniform per workgroup, so the reduction's barriers stay uniform
   // Outputs o0 .. o0 + RPT - 1 of this thread group: consecutive rows of W.
-  let o0 = ((wg.x + wg.z * nwg.x) * GROUPS + lid / TPR) * RPT;
-  let r0 = wg.y * BT;
+  let o0 = ((g % tiles) * GROUPS + lid / TPR) * RPT;
 
   // Rows past the end re-read the last row (in bounds, cached) and are never stored.
   let last_r = max(rows, 1u) - 1u;

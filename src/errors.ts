@@ -91,3 +91,18 @@ export class EngineDisposedError extends SkipDecodeError {
 export class DeviceLostError extends SkipDecodeError {
   override name = 'DeviceLostError';
 }
+
+/**
+ * The GPU rejected work the engine submitted (a WebGPU validation, out-of-memory or internal error).
+ * `kind` says which; the request that caused it fails with it instead of returning stale results.
+ */
+export class GpuError extends SkipDecodeError {
+  override name = 'GpuError';
+  constructor(
+    message: string,
+    readonly kind: 'validation' | 'out-of-memory' | 'internal' = 'internal',
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}

@@ -184,9 +184,7 @@ describe('the runner knows no architecture', () => {
     const model = new ToyModel(gpu, host);
     const kernels = new Kernels(gpu);
     const shape = { batch: 1, promptCapacity: 2, maxSeq: 4 };
-    const buffers = new SessionBuffers(gpu, model, shape, (il) =>
-      kernels.attention.allocateCache(`layers.${il}.kv`, 1, 1, 4, shape.maxSeq),
-    );
+    const buffers = new SessionBuffers(gpu, model, shape);
     const program = new ForwardProgram(gpu, model, buffers, kernels);
     cleanup.push(
       () => program.dispose(),

@@ -11,6 +11,7 @@ import { generate, type GenerateResult } from './generate.ts';
 import type { GpuModel } from './model.ts';
 import { prepareGeneration, type EngineGenerateOptions, type Generation } from './request.ts';
 import { SessionBuffers, type SessionShape } from './session.ts';
+import { DeviceLimitError, GpuError } from '../errors.ts';
 
 export type { EngineGenerateOptions, Generation };
 
@@ -79,10 +80,16 @@ export class Engine {
     const promptLength = Math.max(...g.prompts.map((p) => p.length));
     // Positions the session holds: the prompt and the tokens fed back, capped at the table.
     const total = Math.min(promptLength + g.stop.maxNewTokens, this.config.max_position_embeddings);
-    const { buffers, program } = this.sessionFor(g.prompts.length, promptLength, total);
+    const { buffers, program } = await this.sessionFor(g.prompts.length, promptLength, total);
     const decode = this.tokenizer ? (ids: number[]) => this.tokenizer!.decode(ids) : undefined;
     const costs = this.model.decodeCosts(g.prompts.length);
-    const result = await generate({ gpu: this.gpu, config: this.config, buffers, program, decode, costs }, g);
+    const result = await generate({ gpu: this.gpu, config: this.config, buffers, program, decode, costs }, g).catch(
+      (e: unknown) => {
+        // What the device rejected may have left the session half-written: the next request starts afresh.
+        if (e instanceof GpuError) this.disposeSession();
+        throw e;
+      },
+    );
     return { ...result, schedule: g.plan.label };
   }
 
@@ -93,21 +100,45 @@ export class Engine {
     return result;
   }
 
-  private sessionFor(batch: number, promptLength: number, totalLength: number) {
+  /**
+   * The session for this request: the current one if it fits, else a new one, created all-or-nothing
+   * (sizes checked first; anything the device then refuses is freed and reported as an error).
+   */
+  private async sessionFor(batch: number, promptLength: number, totalLength: number) {
     if (this.session?.buffers.fits(batch, promptLength, totalLength)) return this.session;
-    this.disposeSession();
     const c = this.config;
     const shape: SessionShape = {
       batch,
       promptCapacity: promptLength,
       maxSeq: Math.min(Math.ceil(totalLength / SEQ_BLOCK) * SEQ_BLOCK, c.max_position_embeddings),
     };
-    const { kvHeads, headDim } = this.model.kvCache;
-    const buffers = new SessionBuffers(this.gpu, this.model, shape, (il) =>
-      this.kernels.attention.allocateCache(`layers.${il}.kv`, batch, kvHeads, headDim, shape.maxSeq),
-    );
+    // A request the device cannot hold is refused before the current session is let go.
+    SessionBuffers.check(this.gpu, this.model, shape);
+    this.disposeSession();
+    const made: Partial<{ buffers: SessionBuffers; program: ForwardProgram }> = {};
+    const free = () => {
+      made.program?.dispose();
+      made.buffers?.dispose();
+    };
+    try {
+      const { error } = this.gpu.capture(`the session for batch ${batch} x ${promptLength}`, () => {
+        made.buffers = new SessionBuffers(this.gpu, this.model, shape);
+        made.program = new ForwardProgram(this.gpu, this.model, made.buffers, this.kernels);
+      });
+      const failed = await error;
+      if (failed?.kind === 'out-of-memory') {
+        throw new DeviceLimitError(`${failed.message} (use a smaller batch, a shorter prompt or fewer new tokens)`, {
+          cause: failed,
+        });
+      }
+      if (failed) throw failed;
+    } catch (e) {
+      free();
+      throw e;
+    }
+    const { buffers, program } = made as Required<typeof made>;
     if (this.options.poisonKvCache !== undefined) buffers.fillCaches(this.options.poisonKvCache);
-    this.session = { buffers, program: new ForwardProgram(this.gpu, this.model, buffers, this.kernels) };
+    this.session = { buffers, program };
     return this.session;
   }
 

@@ -2,6 +2,7 @@ import type { Gpu } from '../gpu/context.ts';
 import type { StepShape } from '../gpu/kernel.ts';
 import type { ModelConfig } from '../model/config.ts';
 import type { PositionIds } from '../models/architecture.ts';
+import type { GpuError } from '../errors.ts';
 import { MetricsMeter, type DecodeCosts, type GenerationMetrics } from '../skip/metrics.ts';
 import { nonFiniteRow } from './numerics.ts';
 import { createSampler, isGreedy, type Sampler } from './sampling.ts';
@@ -41,6 +42,8 @@ interface PendingStep {
   layers: number[];
   ids: Promise<Uint32Array>;
   logits?: Promise<Float32Array>;
+  /** What the device rejected in this step's submission, if anything: its readbacks are then stale. */
+  error: Promise<GpuError | undefined>;
 }
 
 /** What a generation runs on: a session sized for the request and its forward program. */
@@ -92,22 +95,25 @@ export async function generate(t: GenerationTarget, o: Generation): Promise<Gene
     const layers = step === 0 ? plan.prefillLayers() : plan.layers(step - 1);
     const shape: StepShape =
       step === 0 ? { batch, tokens: promptLength, past: 0 } : { batch, tokens: 1, past: promptLength + step - 1 };
-    const encoder = gpu.device.createCommandEncoder({ label: `step ${step}` });
-    if (step > 0) {
-      prompts.forEach((p, b) => (positions[b] = p.length + step - 1 + program.positionIds.offset));
-      gpu.device.queue.writeBuffer(buffers.positions, 0, positions);
-      if (lookahead) encoder.copyBufferToBuffer(buffers.nextIds, 0, buffers.ids, 0, batch * 4);
-      else gpu.device.queue.writeBuffer(buffers.ids, 0, current);
-    }
-    program.encode(encoder, shape, layers, o.observe);
     // Two staging buffers: step k's ids are still being read while step k + 1 copies into the other.
     const staging = buffers.readIds[step % 2];
-    encoder.copyBufferToBuffer(buffers.nextIds, 0, staging, 0, batch * 4);
-    if (needLogits) encoder.copyBufferToBuffer(buffers.logits, 0, buffers.readLogits, 0, logitBytes);
-    gpu.device.queue.submit([encoder.finish()]);
+    const { error } = gpu.capture(`step ${step} (batch ${batch} x ${shape.tokens} tokens)`, () => {
+      const encoder = gpu.device.createCommandEncoder({ label: `step ${step}` });
+      if (step > 0) {
+        prompts.forEach((p, b) => (positions[b] = p.length + step - 1 + program.positionIds.offset));
+        gpu.device.queue.writeBuffer(buffers.positions, 0, positions);
+        if (lookahead) encoder.copyBufferToBuffer(buffers.nextIds, 0, buffers.ids, 0, batch * 4);
+        else gpu.device.queue.writeBuffer(buffers.ids, 0, current);
+      }
+      program.encode(encoder, shape, layers, o.observe);
+      encoder.copyBufferToBuffer(buffers.nextIds, 0, staging, 0, batch * 4);
+      if (needLogits) encoder.copyBufferToBuffer(buffers.logits, 0, buffers.readLogits, 0, logitBytes);
+      gpu.device.queue.submit([encoder.finish()]);
+    });
     return {
       step,
       layers,
+      error,
       ids: mapCopy(staging, batch * 4, (b) => new Uint32Array(b)),
       logits: needLogits ? mapCopy(buffers.readLogits, logitBytes, (b) => new Float32Array(b)) : undefined,
     };
@@ -126,13 +132,16 @@ export async function generate(t: GenerationTarget, o: Generation): Promise<Gene
     const next: PendingStep | undefined =
       lookahead && pending.step + 1 < maxNewTokens ? submit(pending.step + 1) : undefined;
     const { step, layers }: PendingStep = pending;
-    const ids = await pending.ids;
-    const stepLogits = await pending.logits;
-    const broken = nonFiniteRow(ids, step, (b) => !trackers[b].finished);
-    if (broken) {
+    const [ids, stepLogits, rejected] = await Promise.all([pending.ids, pending.logits, pending.error]);
+    // A rejected submission never ran: its staging buffers hold an earlier step's (or request's) values.
+    const failure =
+      rejected ??
+      gpu.takeUncaptured(`step ${step} or the writes before it`) ??
+      nonFiniteRow(ids, step, (b) => !trackers[b].finished);
+    if (failure) {
       // The step read ahead still maps a staging buffer: let it finish so the session stays usable.
       if (next) await Promise.allSettled([next.ids, next.logits]);
-      throw broken;
+      throw failure;
     }
     if (step > 0) layersRun.push(layers);
     if (stepLogits && o.returnLogits) logits.push(stepLogits);

@@ -1,7 +1,8 @@
 import type { Gpu } from '../gpu/context.ts';
 import { STEP_UNIFORM_BYTES } from '../gpu/kernel.ts';
+import { DeviceLimitError } from '../errors.ts';
 import type { RunnerBuffers } from '../models/architecture.ts';
-import type { KvCache } from '../ops/attention.ts';
+import { attentionWorkgroupBytes, kvCacheBytes, MAX_HEAD_DIM, type KvCache } from '../ops/attention.ts';
 import type { GpuModel } from './model.ts';
 
 /** What a session is sized for; a request that fits reuses it, one that does not gets a new one. */
@@ -13,43 +14,129 @@ export interface SessionShape {
   maxSeq: number;
 }
 
-/** One buffer a session allocates. */
+/** One buffer a session will create, and what its size scales with (to say what would fit). */
 export interface BufferSpec {
   label: string;
   bytes: number;
   usage: number;
+  /** Bound to a kernel, so it must fit maxStorageBufferBindingSize (staging buffers only maxBufferSize). */
+  bound: boolean;
+  /** The size is `per` bytes times a count of `unit`. */
+  per: number;
+  unit: 'token rows (batch x prompt length)' | 'sequences' | 'cached positions (batch x positions)' | 'bytes';
 }
 
 /**
- * Every buffer of a session but the KV caches, runner's first, then the architecture's activations
- * (labelled by their names). Row counts: `rows` = batch * promptCapacity covers both prefill (all
+ * Every buffer of a session, in creation order; nothing is created here. The runner's own buffers
+ * come first, then the architecture's activations (labelled by their names), the staging buffers
+ * and each layer's KV cache. Row counts: `rows` = batch * promptCapacity covers both prefill (all
  * prompt tokens) and decode (one token per sequence).
  */
 export function sessionBufferSpecs(model: GpuModel, shape: SessionShape): BufferSpec[] {
   const c = model.config;
-  const rows = shape.batch * shape.promptCapacity;
+  const { batch, promptCapacity, maxSeq } = shape;
+  const rows = batch * promptCapacity;
+  const specs: BufferSpec[] = [];
+  // Read here, not at module load: in Node the WebGPU globals exist only once a device was created.
   const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
   const READ = GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST;
-  const f32 = (label: string, n: number): BufferSpec => ({ label, bytes: n * 4, usage: STORAGE });
-  return [
-    { label: 'step', bytes: STEP_UNIFORM_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST },
-    f32('ids', rows),
-    f32('positions', rows),
-    f32('mask', shape.batch * shape.maxSeq),
-    f32('hidden', rows * c.hidden_size),
-    f32('last', shape.batch * c.hidden_size),
-    f32('logits', shape.batch * c.vocab_size),
-    f32('next_ids', shape.batch),
-    ...model.activations().map((a) => f32(a.name, (a.rows === 'tokens' ? rows : shape.batch) * a.width)),
-    { label: 'read_ids[0]', bytes: shape.batch * 4, usage: READ },
-    { label: 'read_ids[1]', bytes: shape.batch * 4, usage: READ },
-    { label: 'read_logits', bytes: shape.batch * c.vocab_size * 4, usage: READ },
-  ];
+  const rowsOf = (label: string, width: number) =>
+    specs.push({
+      label,
+      bytes: rows * width * 4,
+      usage: STORAGE,
+      bound: true,
+      per: width * 4,
+      unit: 'token rows (batch x prompt length)',
+    });
+  const seqsOf = (label: string, width: number, usage = STORAGE, bound = true) =>
+    specs.push({ label, bytes: batch * width * 4, usage, bound, per: width * 4, unit: 'sequences' });
+  specs.push({
+    label: 'step',
+    bytes: STEP_UNIFORM_BYTES,
+    usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+    bound: false,
+    per: 1,
+    unit: 'bytes',
+  });
+  rowsOf('ids', 1);
+  rowsOf('positions', 1);
+  seqsOf('mask', maxSeq);
+  rowsOf('hidden', c.hidden_size);
+  seqsOf('last', c.hidden_size);
+  seqsOf('logits', c.vocab_size);
+  seqsOf('next_ids', 1);
+  for (const a of model.activations()) {
+    if (a.rows === 'tokens') rowsOf(a.name, a.width);
+    else seqsOf(a.name, a.width);
+  }
+  seqsOf('read_ids[0]', 1, READ, false);
+  seqsOf('read_ids[1]', 1, READ, false);
+  seqsOf('read_logits', c.vocab_size, READ, false);
+  const { kvHeads, headDim } = model.kvCache;
+  const kv = kvCacheBytes(batch, kvHeads, headDim, maxSeq);
+  for (let i = 0; i < c.num_hidden_layers; i++) {
+    for (const kind of ['k', 'v']) {
+      specs.push({
+        label: `layers.${i}.kv.${kind}`,
+        bytes: kv,
+        usage: STORAGE,
+        bound: true,
+        per: kvCacheBytes(1, kvHeads, headDim, 1),
+        unit: 'cached positions (batch x positions)',
+      });
+    }
+  }
+  return specs;
+}
+
+/**
+ * Refuses a session the device cannot run, before anything is allocated: each buffer against the
+ * binding and buffer limits (naming the limit and the most that fits), and attention's workgroup memory.
+ */
+export function checkSessionFits(gpu: Gpu, model: GpuModel, shape: SessionShape, specs: BufferSpec[]): void {
+  const l = gpu.limits;
+  const request = `batch ${shape.batch} x prompt ${shape.promptCapacity} (${shape.maxSeq} cached positions)`;
+  const { headDim } = model.kvCache;
+  if (headDim > MAX_HEAD_DIM) {
+    throw new DeviceLimitError(`head_dim ${headDim} exceeds the attention kernel's ${MAX_HEAD_DIM}`);
+  }
+  const scratch = attentionWorkgroupBytes(shape.maxSeq);
+  if (scratch > l.maxComputeWorkgroupStorageSize) {
+    const most = Math.floor(l.maxComputeWorkgroupStorageSize / 4) - (MAX_HEAD_DIM + 64);
+    throw new DeviceLimitError(
+      `${request}: attention over ${shape.maxSeq} positions needs ${scratch} bytes of workgroup memory, over ` +
+        `this device's maxComputeWorkgroupStorageSize of ${l.maxComputeWorkgroupStorageSize}; at most ${most} ` +
+        `positions (prompt + new tokens) fit`,
+    );
+  }
+  const limitOf = (s: BufferSpec): [number, string] =>
+    s.bound && l.maxStorageBufferBindingSize <= l.maxBufferSize
+      ? [l.maxStorageBufferBindingSize, 'maxStorageBufferBindingSize']
+      : [l.maxBufferSize, 'maxBufferSize'];
+  const over = specs.find((s) => s.bytes > limitOf(s)[0]);
+  if (!over) return;
+  const [limit, name] = limitOf(over);
+  // What fits is set by the tightest buffer that scales the same way, not only the first one over.
+  const most = Math.min(...specs.filter((s) => s.unit === over.unit).map((s) => Math.floor(limitOf(s)[0] / s.per)));
+  const per =
+    over.unit === 'token rows (batch x prompt length)'
+      ? ` (batch ${Math.floor(most / shape.promptCapacity)} at this prompt length)`
+      : over.unit === 'cached positions (batch x positions)'
+        ? ` (batch ${Math.floor(most / shape.maxSeq)} at ${shape.maxSeq} positions)`
+        : '';
+  const what = over.label.includes('.kv.') ? `the KV cache '${over.label}'` : `the '${over.label}' buffer`;
+  throw new DeviceLimitError(
+    `${request}: ${what} needs ${over.bytes} bytes, over this device's ${name} of ${limit}; at most ` +
+      `${most} ${over.unit} fit${per}: use a smaller batch, a shorter prompt or fewer new tokens`,
+  );
 }
 
 /**
  * Every buffer a generation needs, allocated once up front (llama2.c's `malloc_run_state`):
  * a step only writes small uniforms and ids, binds nothing new, and reads back once.
+ * Allocation is all-or-nothing: every size is checked against the device before the first buffer
+ * is created, and a failure part-way destroys what was made.
  */
 export class SessionBuffers implements RunnerBuffers {
   readonly step: GPUBuffer; // Step uniform { batch, tokens, past, max_seq }
@@ -65,22 +152,28 @@ export class SessionBuffers implements RunnerBuffers {
   readonly caches: KvCache[]; // per layer: k, v [batch][kvHeads][maxSeq][headDim] f32
   readonly readIds: [GPUBuffer, GPUBuffer]; // MAP_READ staging for nextIds, alternating by step
   readonly readLogits: GPUBuffer; // MAP_READ staging for logits
-  private readonly owned: GPUBuffer[] = [];
+  private readonly owned: GPUBuffer[];
 
   constructor(
     private readonly gpu: Gpu,
     model: GpuModel,
     readonly shape: SessionShape,
-    allocateCache: (layer: number) => KvCache,
   ) {
-    const buffers = new Map<string, GPUBuffer>();
-    for (const spec of sessionBufferSpecs(model, shape)) {
-      if (buffers.has(spec.label)) throw new Error(`two session buffers are labelled "${spec.label}"`);
-      buffers.set(spec.label, this.own(gpu.buffer(spec.label, spec.bytes, spec.usage)));
+    const specs = SessionBuffers.check(gpu, model, shape);
+    const made = new Map<string, GPUBuffer>();
+    try {
+      for (const s of specs) {
+        if (made.has(s.label)) throw new Error(`two session buffers are labelled "${s.label}"`);
+        made.set(s.label, gpu.buffer(s.label, s.bytes, s.usage));
+      }
+    } catch (e) {
+      for (const b of made.values()) gpu.destroy(b);
+      throw e;
     }
+    this.owned = [...made.values()];
     const take = (label: string) => {
-      const b = buffers.get(label)!;
-      buffers.delete(label);
+      const b = made.get(label)!;
+      made.delete(label);
       return b;
     };
     this.step = take('step');
@@ -93,13 +186,18 @@ export class SessionBuffers implements RunnerBuffers {
     this.nextIds = take('next_ids');
     this.readIds = [take('read_ids[0]'), take('read_ids[1]')];
     this.readLogits = take('read_logits');
-    this.activations = buffers;
-    this.caches = Array.from({ length: model.config.num_hidden_layers }, (_, i) => {
-      const cache = allocateCache(i);
-      this.own(cache.k);
-      this.own(cache.v);
-      return cache;
-    });
+    this.caches = Array.from({ length: model.config.num_hidden_layers }, (_, i) => ({
+      k: take(`layers.${i}.kv.k`),
+      v: take(`layers.${i}.kv.v`),
+    }));
+    this.activations = made;
+  }
+
+  /** Throws DeviceLimitError when the device cannot hold a session of `shape`; else its buffer list. */
+  static check(gpu: Gpu, model: GpuModel, shape: SessionShape): BufferSpec[] {
+    const specs = sessionBufferSpecs(model, shape);
+    checkSessionFits(gpu, model, shape, specs);
+    return specs;
   }
 
   /** An activation buffer the architecture declared; a name it did not declare is a bug in its graph. */
@@ -107,11 +205,6 @@ export class SessionBuffers implements RunnerBuffers {
     const b = this.activations.get(name);
     if (!b)
       throw new Error(`the model's graph asks for activation "${name}", which its activations() does not declare`);
-    return b;
-  }
-
-  private own(b: GPUBuffer): GPUBuffer {
-    this.owned.push(b);
     return b;
   }
 

@@ -1,4 +1,4 @@
-import { DeviceLimitError, NoAdapterError } from '../errors.ts';
+import { DeviceLimitError, GpuError, NoAdapterError } from '../errors.ts';
 import type { ShaderLoader } from './shaders.ts';
 
 /** Limits the kernels and the engine size themselves against; read from the adapter, never assumed. */
@@ -11,6 +11,16 @@ export interface GpuLimits {
   maxComputeWorkgroupsPerDimension: number;
   maxStorageBuffersPerShaderStage: number;
 }
+
+export interface GpuOptions {
+  /**
+   * Size everything as if the device allowed at most these (tests run the limit paths on small
+   * models with them); a limit is only ever lowered, never raised past the device's own.
+   */
+  limits?: Partial<GpuLimits>;
+}
+
+type ScopeFilter = 'validation' | 'out-of-memory' | 'internal';
 
 const LIMIT_KEYS: (keyof GpuLimits)[] = [
   'maxStorageBufferBindingSize',
@@ -33,6 +43,8 @@ export class Gpu {
   readonly shaders: ShaderLoader;
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   private readonly live = new Map<GPUBuffer, number>();
+  /** Errors the device reported outside every error scope, oldest first, until taken. */
+  private readonly uncaptured: GPUError[] = [];
 
   /**
    * The GPU object the device came from. Held so it lives as long as the device: Dawn's Node
@@ -47,10 +59,19 @@ export class Gpu {
     this.adapterName = adapterName;
     this.limits = limits;
     this.shaders = shaders;
+    device.addEventListener('uncapturederror', (e) => {
+      e.preventDefault();
+      this.uncaptured.push((e as GPUUncapturedErrorEvent).error);
+    });
   }
 
   /** Requests an adapter and a device with the adapter's own limits. */
-  static async create(gpu: GPU | undefined, shaders: ShaderLoader, hint?: string): Promise<Gpu> {
+  static async create(
+    gpu: GPU | undefined,
+    shaders: ShaderLoader,
+    hint?: string,
+    options: GpuOptions = {},
+  ): Promise<Gpu> {
     if (!gpu) throw new NoAdapterError(`WebGPU is not available in this environment.${hint ? ' ' + hint : ''}`);
     const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
     if (!adapter) throw new NoAdapterError(`No WebGPU adapter found.${hint ? ' ' + hint : ''}`);
@@ -58,7 +79,7 @@ export class Gpu {
     for (const key of LIMIT_KEYS) requiredLimits[key] = adapter.limits[key];
     const device = await adapter.requestDevice({ requiredLimits });
     const limits = {} as GpuLimits;
-    for (const key of LIMIT_KEYS) limits[key] = device.limits[key];
+    for (const key of LIMIT_KEYS) limits[key] = Math.min(device.limits[key], options.limits?.[key] ?? Infinity);
     return new Gpu(gpu, device, describeAdapter(adapter.info), limits, shaders);
   }
 
@@ -78,6 +99,46 @@ export class Gpu {
       this.pipelines.set(key, p);
     }
     return p;
+  }
+
+  /**
+   * Runs `work` (synchronous device calls) inside validation, out-of-memory and internal error scopes.
+   * `error` resolves to the first error those calls raised, as a GpuError naming `what`, or undefined.
+   * Scopes cost a push and a pop each: the per-step submission and the session allocation use them.
+   */
+  capture<T>(what: string, work: () => T): { result: T; error: Promise<GpuError | undefined> } {
+    const filters: ScopeFilter[] = ['internal', 'out-of-memory', 'validation'];
+    for (const f of filters) this.device.pushErrorScope(f);
+    // Popped innermost first, in the same turn as the push, so no other caller's work is captured.
+    const pop = (): Promise<GpuError | undefined> => {
+      const popped = [...filters]
+        .reverse()
+        .map((f) => this.device.popErrorScope().then((e) => e && gpuError(what, f, e)));
+      const first = Promise.all(popped).then((es) => es.find((e) => e !== null) ?? undefined);
+      first.catch(() => {});
+      return first;
+    };
+    let result: T;
+    try {
+      result = work();
+    } catch (e) {
+      void pop();
+      throw e;
+    }
+    return { result, error: pop() };
+  }
+
+  /** The oldest error the device reported outside any scope since the last call, as a GpuError. */
+  takeUncaptured(what: string): GpuError | undefined {
+    const e = this.uncaptured.shift();
+    this.uncaptured.length = 0;
+    if (!e) return undefined;
+    const kind: ScopeFilter = /OutOfMemory/.test(e.constructor.name)
+      ? 'out-of-memory'
+      : /Validation/.test(e.constructor.name)
+        ? 'validation'
+        : 'internal';
+    return gpuError(what, kind, e);
   }
 
   buffer(label: string, size: number, usage: number): GPUBuffer {
@@ -162,6 +223,10 @@ export class Gpu {
     this.live.clear();
     this.pipelines.clear();
   }
+}
+
+function gpuError(what: string, kind: ScopeFilter, e: GPUError): GpuError {
+  return new GpuError(`the GPU rejected ${what} (WebGPU ${kind} error): ${e.message}`, kind);
 }
 
 /** Bit pattern of an f32, for packing floats into `Gpu.uniform` word lists. */

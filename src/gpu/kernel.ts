@@ -1,3 +1,4 @@
+import { DeviceLimitError } from '../errors.ts';
 import type { Gpu } from './context.ts';
 
 /**
@@ -76,13 +77,40 @@ export function rowStride(cols: number): number {
   return Math.ceil(cols / 4) * 4;
 }
 
-/** A dispatch bound to one pipeline and bind group, with workgroup counts computed from the step shape. */
+/**
+ * The grid for `count` workgroups on a device that allows `maxDim` per dimension: [count, 1, 1] when it
+ * fits, else folded into 2-D, then 3-D, covering at least `count`. Every kernel unfolds the linear
+ * workgroup index `wg.x + nwg.x * (wg.y + nwg.y * wg.z)` (`@builtin(num_workgroups)`) and ignores
+ * indices past its own count, so one rule sizes every dispatch whatever the batch or prompt length.
+ */
+export function workgroupGrid(count: number, maxDim: number): [number, number, number] {
+  if (count <= maxDim) return [count, 1, 1];
+  const z = Math.ceil(count / (maxDim * maxDim));
+  if (z > maxDim) {
+    throw new DeviceLimitError(
+      `a dispatch of ${count} workgroups exceeds maxComputeWorkgroupsPerDimension (${maxDim}) in all three dimensions`,
+    );
+  }
+  const plane = Math.ceil(count / z);
+  const y = Math.ceil(plane / maxDim);
+  return [Math.ceil(plane / y), y, z];
+}
+
+/** Records one dispatch of `count` workgroups (folded by `workgroupGrid`); nothing for zero. */
+export function dispatchLinear(gpu: Gpu, pass: GPUComputePassEncoder, count: number): void {
+  if (count === 0) return;
+  pass.dispatchWorkgroups(...workgroupGrid(count, gpu.limits.maxComputeWorkgroupsPerDimension));
+}
+
+/** A dispatch bound to one pipeline and bind group, with its workgroup count computed from the step shape. */
 export class BoundDispatch implements Bound {
   constructor(
+    private readonly gpu: Gpu,
     readonly op: string,
     private readonly pipeline: GPUComputePipeline,
     private readonly bindGroup: GPUBindGroup,
-    private readonly workgroups: (shape: StepShape) => [number, number?, number?],
+    /** Workgroups as one linear count; `encode` folds it into the device's grid. */
+    private readonly workgroups: (shape: StepShape) => number,
     /** Frees the uniforms bind() made for this dispatch. */
     private readonly release: () => void = () => {},
   ) {}
@@ -92,11 +120,11 @@ export class BoundDispatch implements Bound {
   }
 
   encode(pass: GPUComputePassEncoder, shape: StepShape): void {
-    const [x, y = 1, z = 1] = this.workgroups(shape);
-    if (x === 0 || y === 0 || z === 0) return;
+    const count = this.workgroups(shape);
+    if (count === 0) return;
     pass.setPipeline(this.pipeline);
     pass.setBindGroup(0, this.bindGroup);
-    pass.dispatchWorkgroups(x, y, z);
+    dispatchLinear(this.gpu, pass, count);
   }
 }
 

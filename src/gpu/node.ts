@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { create, globals } from 'webgpu';
-import { Gpu } from './context.ts';
+import { Gpu, type GpuOptions } from './context.ts';
 import { nodeShaders } from './shaders-node.ts';
 import { NoAdapterError } from '../errors.ts';
 
@@ -15,7 +15,7 @@ const INSTALL_HINT =
  * A Gpu in Node through Dawn. Uses the system's Vulkan driver; when none gives an adapter and
  * VK_ICD_FILENAMES is unset, falls back to a software ICD (lavapipe, then Chromium's SwiftShader).
  */
-export async function nodeGpu(): Promise<Gpu> {
+export async function nodeGpu(options: GpuOptions = {}): Promise<Gpu> {
   Object.assign(globalThis, globals);
   const shaders = nodeShaders();
   const first = await create([]).requestAdapter();
@@ -24,7 +24,7 @@ export async function nodeGpu(): Promise<Gpu> {
     if (icd) process.env.VK_ICD_FILENAMES = icd;
   }
   try {
-    return await Gpu.create(create([]), shaders, INSTALL_HINT);
+    return await Gpu.create(create([]), shaders, INSTALL_HINT, options);
   } catch (e) {
     if (e instanceof NoAdapterError) throw e;
     throw new NoAdapterError(`Could not create a WebGPU device: ${(e as Error).message}. ${INSTALL_HINT}`, {

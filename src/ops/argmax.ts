@@ -24,10 +24,11 @@ export class Argmax {
     const params = this.gpu.uniform(`${b.label}.params`, [b.vocab]);
     const group = bindBuffers(this.gpu, this.pipeline, b.label, [b.step, params, b.logits, b.ids]);
     return new BoundDispatch(
+      this.gpu,
       'argmax',
       this.pipeline,
       group,
-      (s: StepShape) => [s.batch],
+      (s: StepShape) => s.batch,
       () => this.gpu.destroy(params),
     );
   }

@@ -20,7 +20,17 @@ export interface AttentionBinding {
   maxSeq: number;
 }
 
-const MAX_HEAD_DIM = 256; // size of the query scratch in attention.wgsl
+export const MAX_HEAD_DIM = 256; // size of the query scratch in attention.wgsl
+
+/** Bytes of one layer's K (or V) cache `[batch][heads][maxSeq][headDim]` f32. */
+export function kvCacheBytes(batch: number, heads: number, headDim: number, maxSeq: number): number {
+  return batch * heads * maxSeq * headDim * 4;
+}
+
+/** Workgroup memory attention.wgsl needs over `maxSeq` keys: the scores, the query, the reduction. */
+export function attentionWorkgroupBytes(maxSeq: number): number {
+  return maxSeq * 4 + (MAX_HEAD_DIM + 64) * 4;
+}
 
 /**
  * shaders/kv_cache_write.wgsl + shaders/attention.wgsl: append this step's K/V to the layer's cache,
@@ -36,7 +46,7 @@ export class Attention {
   }
 
   private attendPipeline(maxSeq: number): GPUComputePipeline {
-    const scoreBytes = maxSeq * 4 + (MAX_HEAD_DIM + 64) * 4;
+    const scoreBytes = attentionWorkgroupBytes(maxSeq);
     if (scoreBytes > this.gpu.limits.maxComputeWorkgroupStorageSize) {
       throw new DeviceLimitError(
         `attention over ${maxSeq} positions needs ${scoreBytes} bytes of workgroup memory; the device allows ${this.gpu.limits.maxComputeWorkgroupStorageSize}`,
@@ -47,7 +57,7 @@ export class Attention {
   }
 
   allocateCache(label: string, batch: number, heads: number, headDim: number, maxSeq: number): KvCache {
-    const bytes = batch * heads * maxSeq * headDim * 4;
+    const bytes = kvCacheBytes(batch, heads, headDim, maxSeq);
     if (bytes > this.gpu.limits.maxStorageBufferBindingSize) {
       throw new DeviceLimitError(
         `the KV cache of one layer for batch ${batch} x ${maxSeq} positions x ${heads * headDim} wide needs ${bytes} bytes; the device binds at most ${this.gpu.limits.maxStorageBufferBindingSize} (use a smaller batch or fewer new tokens)`,
@@ -82,17 +92,19 @@ export class Attention {
     ]);
     return [
       new BoundDispatch(
+        this.gpu,
         'kv_cache_write',
         this.write,
         writeGroup,
-        (s: StepShape) => [groups(s.batch * s.tokens * hidden, 64)],
+        (s: StepShape) => groups(s.batch * s.tokens * hidden, 64),
         () => this.gpu.destroy(writeParams),
       ),
       new BoundDispatch(
+        this.gpu,
         'attention',
         attend,
         group,
-        (s: StepShape) => [s.batch * s.tokens * b.heads],
+        (s: StepShape) => s.batch * s.tokens * b.heads,
         () => this.gpu.destroy(params),
       ),
     ];

@@ -32,10 +32,11 @@ export class Embedding {
         b.output,
       ]);
       return new BoundDispatch(
+        this.gpu,
         'embedding',
         pipeline,
         group,
-        (s: StepShape) => [groups((s.batch * s.tokens * stride) / 4, 64)],
+        (s: StepShape) => groups((s.batch * s.tokens * stride) / 4, 64),
         () => this.gpu.destroy(params),
       );
     });

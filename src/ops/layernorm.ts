@@ -26,10 +26,11 @@ export class LayerNorm {
     const params = this.gpu.uniform(`${b.label}.params`, [b.width, perSequence ? 1 : 0, f32Bits(b.eps)]);
     const group = bindBuffers(this.gpu, this.pipeline, b.label, [b.step, params, b.input, b.gamma, b.beta, b.output]);
     return new BoundDispatch(
+      this.gpu,
       'layernorm',
       this.pipeline,
       group,
-      (s: StepShape) => [perSequence ? s.batch : s.batch * s.tokens],
+      (s: StepShape) => (perSequence ? s.batch : s.batch * s.tokens),
       () => this.gpu.destroy(params),
     );
   }

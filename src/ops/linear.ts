@@ -1,5 +1,12 @@
 import type { Gpu } from '../gpu/context.ts';
-import { bindBuffers, type Bound, type GpuMatrix, type StepShape, type WeightDType } from '../gpu/kernel.ts';
+import {
+  bindBuffers,
+  dispatchLinear,
+  type Bound,
+  type GpuMatrix,
+  type StepShape,
+  type WeightDType,
+} from '../gpu/kernel.ts';
 import { constsKey, withWeights, type WgslConst } from './wgsl.ts';
 
 export interface LinearBinding {
@@ -178,17 +185,8 @@ export class Linear {
   }
 }
 
-/** Splits a workgroup count over x and z when it exceeds the per-dimension limit; kernels fold z back. */
-function fold(n: number, maxDim: number): [number, number] {
-  if (n <= maxDim) return [n, 1];
-  const z = Math.ceil(n / maxDim);
-  return [Math.ceil(n / z), z];
-}
-
 export class LinearBound implements Bound {
   readonly op = 'linear';
-
-  private readonly maxDim: number;
 
   constructor(
     private readonly gpu: Gpu,
@@ -198,9 +196,7 @@ export class LinearBound implements Bound {
     private readonly gemmPipe: GPUComputePipeline,
     private readonly gemvOuts: number,
     private readonly gemvMaxRows: number,
-  ) {
-    this.maxDim = gpu.limits.maxComputeWorkgroupsPerDimension;
-  }
+  ) {}
 
   /** Frees the per-chunk uniforms; the bound op must not be encoded afterwards. */
   dispose(): void {
@@ -226,16 +222,14 @@ export class LinearBound implements Bound {
       pass.setPipeline(this.gemvPipes[j]);
       const outs = this.gemvOuts;
       for (const c of this.chunks) {
-        const [x, z] = fold(Math.ceil(c.rows / outs), this.maxDim);
         pass.setBindGroup(0, c.gemv[j]);
-        pass.dispatchWorkgroups(x, Math.ceil(rows / v.bt), z);
+        dispatchLinear(this.gpu, pass, Math.ceil(c.rows / outs) * Math.ceil(rows / v.bt));
       }
     } else {
       pass.setPipeline(this.gemmPipe);
       for (const c of this.chunks) {
-        const [x, z] = fold(Math.ceil(c.rows / GEMM_TN), this.maxDim);
         pass.setBindGroup(0, c.gemm);
-        pass.dispatchWorkgroups(x, Math.ceil(rows / GEMM_TM), z);
+        dispatchLinear(this.gpu, pass, Math.ceil(c.rows / GEMM_TN) * Math.ceil(rows / GEMM_TM));
       }
     }
   }

@@ -41,6 +41,12 @@ export function describeProblem(e: unknown): Problem {
           `${message}. This happens when the driver resets, the GPU runs out of memory, or the tab sleeps. ` +
           'Load the model again to continue.',
       };
+    case 'GpuError':
+      return {
+        kind: /out-of-memory/.test(message) ? 'too-big' : 'other',
+        title: 'The GPU rejected the work',
+        detail: `${message}. Nothing was returned for it; a smaller batch or shorter reply may pass, else reload.`,
+      };
     case 'ModelFetchError':
     case 'CheckpointFormatError':
     case 'ConfigError':
