@@ -18,69 +18,24 @@
  *
  * Every element on a page asking for the same model shares one engine (and its worker).
  */
-import {
-  parseSchedule,
-  type GenerateOutput,
-  type GenerationEngine,
-  type ModelInfo,
-  type Schedule,
-  type StopReason,
-} from '../../index.ts';
+import { parseSchedule, type GenerateOutput, type GenerationEngine, type Schedule } from '../../index.ts';
 import { forget, sharedModel } from '../shared/backend.ts';
 import { formatBytes } from '../shared/dom.ts';
 import { describeProblem, type ProblemKind } from '../shared/problems.ts';
 import { PRESETS, presetSchedule } from '../shared/presets.ts';
 import { buildPrompt, STOP_STRINGS, type Turn } from '../shared/transcript.ts';
 import { STYLES } from './styles.ts';
+import type {
+  DefineSkipDecodeChatOptions,
+  SkipDecodeChatState,
+  SkipDecodeDoneDetail,
+  SkipDecodeErrorDetail,
+  SkipDecodeModelResolver,
+  SkipDecodeReadyDetail,
+  SkipDecodeTokenDetail,
+} from './types.ts';
 
-export interface SkipDecodeReadyDetail {
-  model: string;
-  info: ModelInfo;
-}
-export interface SkipDecodeTokenDetail {
-  /** Text this token added (may be '' while a multi-byte character or a stop string is pending). */
-  text: string;
-  token: number;
-  /** Decode step (0 is the prompt's forward). */
-  step: number;
-  /** Layer indices this step ran. */
-  layers: number[];
-}
-export interface SkipDecodeDoneDetail {
-  text: string;
-  /** Why the reply ended; 'stopped' when stop() or the stop button ended it. */
-  finishReason: StopReason | 'stopped';
-  tokens: number;
-  tokensPerSecond: number;
-  meanLayers: number;
-  theoreticalSpeedup: number;
-  schedule: string;
-}
-export interface SkipDecodeErrorDetail {
-  kind: ProblemKind;
-  title: string;
-  message: string;
-}
-
-export type SkipDecodeChatState = 'idle' | 'loading' | 'ready' | 'generating' | 'error';
-
-/** What a `model` attribute names, as the element presents it. */
-export interface SkipDecodeChatModel {
-  /** What the engine loads: a hub id or a model's base URL. */
-  spec: string;
-  /** Shown in the header. */
-  label: string;
-  /** Random weights: the element notes that replies are noise. */
-  random?: boolean;
-}
-
-/** Maps a `model` attribute value to the model to load. */
-export type SkipDecodeModelResolver = (model: string) => SkipDecodeChatModel | Promise<SkipDecodeChatModel>;
-
-export interface DefineSkipDecodeChatOptions {
-  /** Default: the attribute is the hub id or URL itself. */
-  resolveModel?: SkipDecodeModelResolver;
-}
+export type * from './types.ts';
 
 // Lets the module load where there is no DOM (a Node import of the library); defining needs one.
 const Base = (globalThis.HTMLElement ?? class {}) as typeof HTMLElement;
@@ -153,10 +108,12 @@ export class SkipDecodeChatElement extends Base {
     this.input.addEventListener('keydown', (e) => {
       if (e.key === 'Escape') this.stop();
     });
-    this.setState('idle');
+    // No attributes here: document.createElement() rejects a constructor that adds any.
+    this.stopButton.disabled = true;
   }
 
   connectedCallback(): void {
+    if (!this.hasAttribute('state')) this.setState('idle');
     this.input.placeholder = this.getAttribute('placeholder') ?? 'Ask something…';
     if (!this.hasAttribute('lazy')) void this.ensureModel().catch(() => {});
   }
