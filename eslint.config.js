@@ -12,4 +12,34 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
   },
+  {
+    // The pages are users of the library: the public API (src/index.ts) only. The kernel-check page
+    // tests kernels, so it alone reaches internals, all through src/apps/kernels/internals.ts.
+    files: ['src/apps/**/*.ts'],
+    ignores: ['src/apps/kernels/internals.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(\\.\\./)+(api|engine|errors|gpu|model|models|ops|reference|skip|worker)(/|\\.ts$)',
+              message: "Apps import the public API ('src/index.ts'), not the runtime's internals.",
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // The library never depends on the site.
+    files: ['src/**/*.ts'],
+    ignores: ['src/apps/**', 'src/component.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ regex: '(^|/)apps/', message: 'Library code must not import from src/apps/.' }] },
+      ],
+    },
+  },
 );

@@ -1,5 +1,5 @@
 import { expect, test, type Page } from '@playwright/test';
-import { DEFAULT_CASES, type PageState } from '../src/web/probe-types.ts';
+import { DEFAULT_CASES, type PageState } from '../src/apps/kernels/probe-types.ts';
 
 const INSTALL =
   'The browser tier needs a real WebGPU adapter. On Debian run `sudo bash scripts/setup-system.sh` (installs ' +

@@ -5,7 +5,6 @@
 //   logits: [batch][vocab] f32;  ids: [batch] u32
 // One workgroup per sequence; each invocation scans a strided slice, then a tree reduction.
 
-struct Step { batch: u32, tokens: u32, past: u32, max_seq: u32 }
 struct Params { vocab: u32, _a: u32, _b: u32, _c: u32 }
 
 const WG: u32 = 256u;

@@ -11,7 +11,6 @@
 // override sized from the session's max_seq), so the softmax is exact rather than online.
 // A query with no visible key (a padding row) yields zeros instead of NaN.
 
-struct Step { batch: u32, tokens: u32, past: u32, max_seq: u32 }
 struct Params { heads: u32, head_dim: u32, scale: f32, _pad: u32 }
 
 override MAX_KEYS: u32 = 2048u;

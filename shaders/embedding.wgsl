@@ -6,7 +6,6 @@
 //   table: [chunk_rows][stride] as array<WQuad>;  index: [rows] u32;  out: [rows][width] f32
 // rows = batch * tokens. One invocation per (row, 4 columns).
 
-struct Step { batch: u32, tokens: u32, past: u32, max_seq: u32 }
 struct Params { width: u32, stride: u32, row_start: u32, chunk_rows: u32 }
 
 @group(0) @binding(0) var<uniform> step: Step;

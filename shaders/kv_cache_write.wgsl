@@ -5,7 +5,6 @@
 //          lets a skipped layer leave its cache alone and later steps rely on earlier entries.
 // One invocation per (token row, hidden element).
 
-struct Step { batch: u32, tokens: u32, past: u32, max_seq: u32 }
 struct Params { heads: u32, head_dim: u32, _a: u32, _b: u32 }
 
 @group(0) @binding(0) var<uniform> step: Step;

@@ -5,7 +5,6 @@
 // from deviations second (two passes over a row held in cache), which keeps f32 error at the
 // level of torch's own kernel even for rows with a large mean.
 
-struct Step { batch: u32, tokens: u32, past: u32, max_seq: u32 }
 struct Params { width: u32, per_sequence: u32, eps: f32, _pad: u32 }
 
 @group(0) @binding(0) var<uniform> step: Step;

@@ -8,7 +8,6 @@
 // barrier as a coroutine switch and gemv's barrier-free 8-row tiles were 2-4x faster up to 128 rows,
 // so src/ops/linear.ts never picks this kernel there.
 
-struct Step { batch: u32, tokens: u32, past: u32, max_seq: u32 }
 struct Params {
   cols: u32, quads: u32, out_width: u32, row_start: u32,
   chunk_rows: u32, per_sequence: u32, _p0: u32, _p1: u32,

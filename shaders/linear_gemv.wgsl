@@ -17,7 +17,6 @@
 // - Unrolling K, workgroup sizes 32..256 and native f16 loads (shader-f16) did not help.
 // On GPUs TPR >= 32 makes neighbouring threads read neighbouring quads (coalesced) instead.
 
-struct Step { batch: u32, tokens: u32, past: u32, max_seq: u32 }
 struct Params {
   cols: u32, quads: u32, out_width: u32, row_start: u32,
   chunk_rows: u32, per_sequence: u32, _p0: u32, _p1: u32,

@@ -4,17 +4,12 @@
  *   import { createEngine } from 'skipdecode-web';
  *   const engine = await createEngine('facebook/opt-125m', { onProgress: (p) => console.log(p) });
  *   for await (const chunk of engine.stream({ prompt: 'Hello', maxNewTokens: 32 })) console.log(chunk.deltas[0]);
+ *
+ * The <skipdecode-chat> element is `skipdecode-web/component` (src/component.ts); Node is
+ * `skipdecode-web/node` (src/node.ts). The site's pages (src/apps/) import only from here.
  */
 export { createEngine, SkipDecodeClient, type CreateEngineOptions } from './api/client.ts';
 export { SkipDecodeEngine } from './api/engine.ts';
 export { browserGpu } from './api/browser.ts';
 export type { WorkerLoadOptions } from './worker/protocol.ts';
 export * from './api/public.ts';
-export {
-  SkipDecodeChatElement,
-  defineSkipDecodeChat,
-  type SkipDecodeReadyDetail,
-  type SkipDecodeTokenDetail,
-  type SkipDecodeDoneDetail,
-  type SkipDecodeErrorDetail,
-} from './apps/component/skipdecode-chat.ts';

@@ -1,6 +1,6 @@
 import { Gpu } from '../gpu/context.ts';
 import { viteShaders } from '../gpu/shaders-vite.ts';
-import { NO_WEBGPU_HINT } from '../web/hints.ts';
+import { NO_WEBGPU_HINT } from '../gpu/hints.ts';
 
 /**
  * A device for running SkipDecodeEngine on the page's own thread (the worker client is usually

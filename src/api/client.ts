@@ -70,6 +70,7 @@ export class SkipDecodeClient implements GenerationEngine {
   private nextId = 1;
   private disposed = false;
 
+  /** @internal createEngine() makes clients; the worker proxy's type stays out of the published types. */
   constructor(
     private readonly worker: Worker,
     private readonly api: Comlink.Remote<EngineWorkerApi>,

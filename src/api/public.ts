@@ -21,3 +21,6 @@ export {
 } from '../model/cached-source.ts';
 export { DEFAULT_HUB_URL, hubBaseUrl, parseHubId, resolveHubModel } from '../model/hub.ts';
 export { parseSchedule, formatSchedule } from '../skip/schedule.ts';
+export type { FullSchedule, LinearSchedule, TableSchedule } from '../skip/schedule.ts';
+/** Which layers a schedule runs at each step, without a model: for previews and planning UIs. */
+export { SkipPlan, linearLayerCount } from '../skip/planner.ts';

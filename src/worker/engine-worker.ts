@@ -8,7 +8,7 @@ import { SkipDecodeEngine } from '../api/engine.ts';
 import { Gpu } from '../gpu/context.ts';
 import { viteShaders } from '../gpu/shaders-vite.ts';
 import { AbortError, EngineDisposedError, SkipDecodeError } from '../errors.ts';
-import { NO_WEBGPU_HINT } from '../web/hints.ts';
+import { NO_WEBGPU_HINT } from '../gpu/hints.ts';
 import type { EngineWorkerApi } from './protocol.ts';
 
 let engine: SkipDecodeEngine | undefined;

@@ -1,5 +1,5 @@
 /** Sampling controls; empty fields fall back to the runtime's defaults. */
-import type { SamplingOptions } from '../../engine/sampling.ts';
+import type { SamplingOptions } from '../../index.ts';
 import { h, numberField, numberValue } from '../shared/dom.ts';
 
 export class SamplingForm {

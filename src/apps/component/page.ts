@@ -32,7 +32,7 @@ function snippet(): void {
     .join('\n\n');
   const script = [
     '<script type="module">',
-    "  import { defineSkipDecodeChat } from 'skipdecode-web';",
+    "  import { defineSkipDecodeChat } from 'skipdecode-web/component';",
     '  defineSkipDecodeChat();',
     '</script>',
   ].join('\n');

@@ -1,10 +1,12 @@
 /**
  * <skipdecode-chat>: a small chat box backed by the SkipDecode runtime, for any page.
  *
- *   <script type="module" src=".../define.js"></script>
+ *   import { defineSkipDecodeChat } from 'skipdecode-web/component';
+ *   defineSkipDecodeChat();
  *   <skipdecode-chat model="facebook/opt-125m" schedule="2x" max-new-tokens="48" temperature="0.7"></skipdecode-chat>
  *
- * Attributes: model (hub id, base URL, or "demo" for the site's bundled model; default demo),
+ * Attributes: model (a hub id or a model's base URL; a page may give names of its own meaning with
+ * `defineSkipDecodeChat(tag, { resolveModel })`, as the demo site does for its bundled "demo"),
  * schedule (full, 2x, 3x, 5x, or a schedule string like "linear:max=12,min=4,warmup=1,span=16"),
  * max-new-tokens (default 32), temperature (default 0.7; 0 is greedy), placeholder, lazy (load on
  * the first message instead of at once). Reflects state="loading|ready|generating|error".
@@ -16,45 +18,24 @@
  *
  * Every element on a page asking for the same model shares one engine (and its worker).
  */
-import type { GenerateOutput, GenerationEngine, ModelInfo, StopReason } from '../../api/types.ts';
-import { parseSchedule, type Schedule } from '../../skip/schedule.ts';
+import { parseSchedule, type GenerateOutput, type GenerationEngine, type Schedule } from '../../index.ts';
 import { forget, sharedModel } from '../shared/backend.ts';
-import { formatBytes, resolveChoice } from '../shared/catalog.ts';
+import { formatBytes } from '../shared/dom.ts';
 import { describeProblem, type ProblemKind } from '../shared/problems.ts';
 import { PRESETS, presetSchedule } from '../shared/presets.ts';
 import { buildPrompt, STOP_STRINGS, type Turn } from '../shared/transcript.ts';
 import { STYLES } from './styles.ts';
+import type {
+  DefineSkipDecodeChatOptions,
+  SkipDecodeChatState,
+  SkipDecodeDoneDetail,
+  SkipDecodeErrorDetail,
+  SkipDecodeModelResolver,
+  SkipDecodeReadyDetail,
+  SkipDecodeTokenDetail,
+} from './types.ts';
 
-export interface SkipDecodeReadyDetail {
-  model: string;
-  info: ModelInfo;
-}
-export interface SkipDecodeTokenDetail {
-  /** Text this token added (may be '' while a multi-byte character or a stop string is pending). */
-  text: string;
-  token: number;
-  /** Decode step (0 is the prompt's forward). */
-  step: number;
-  /** Layer indices this step ran. */
-  layers: number[];
-}
-export interface SkipDecodeDoneDetail {
-  text: string;
-  /** Why the reply ended; 'stopped' when stop() or the stop button ended it. */
-  finishReason: StopReason | 'stopped';
-  tokens: number;
-  tokensPerSecond: number;
-  meanLayers: number;
-  theoreticalSpeedup: number;
-  schedule: string;
-}
-export interface SkipDecodeErrorDetail {
-  kind: ProblemKind;
-  title: string;
-  message: string;
-}
-
-export type SkipDecodeChatState = 'idle' | 'loading' | 'ready' | 'generating' | 'error';
+export type * from './types.ts';
 
 // Lets the module load where there is no DOM (a Node import of the library); defining needs one.
 const Base = (globalThis.HTMLElement ?? class {}) as typeof HTMLElement;
@@ -74,6 +55,9 @@ export class SkipDecodeChatElement extends Base {
   static get observedAttributes(): string[] {
     return ['model', 'placeholder'];
   }
+
+  /** How this class reads `model` attributes; defineSkipDecodeChat() may register a subclass with its own. */
+  static resolveModel: SkipDecodeModelResolver = (model) => ({ spec: model.trim(), label: model.trim() });
 
   private readonly root: ShadowRoot;
   private readonly titleEl: HTMLElement;
@@ -124,10 +108,12 @@ export class SkipDecodeChatElement extends Base {
     this.input.addEventListener('keydown', (e) => {
       if (e.key === 'Escape') this.stop();
     });
-    this.setState('idle');
+    // No attributes here: document.createElement() rejects a constructor that adds any.
+    this.stopButton.disabled = true;
   }
 
   connectedCallback(): void {
+    if (!this.hasAttribute('state')) this.setState('idle');
     this.input.placeholder = this.getAttribute('placeholder') ?? 'Ask something…';
     if (!this.hasAttribute('lazy')) void this.ensureModel().catch(() => {});
   }
@@ -300,7 +286,7 @@ export class SkipDecodeChatElement extends Base {
         engine = this.given;
         label = engine.info.source;
       } else {
-        const choice = await resolveChoice(wanted);
+        const choice = await (this.constructor as typeof SkipDecodeChatElement).resolveModel(wanted);
         if (!choice.spec) throw new Error('set the model attribute to a hub id (e.g. facebook/opt-125m) or a URL');
         label = choice.label;
         this.spec = choice.spec;
@@ -378,9 +364,17 @@ export class SkipDecodeChatElement extends Base {
   }
 }
 
-/** Registers the element (once) under `tag`. */
-export function defineSkipDecodeChat(tag = 'skipdecode-chat'): void {
-  if (!customElements.get(tag)) customElements.define(tag, SkipDecodeChatElement);
+/** Registers the element (once) under `tag`, with `options.resolveModel` reading its model attributes. */
+export function defineSkipDecodeChat(tag = 'skipdecode-chat', options: DefineSkipDecodeChatOptions = {}): void {
+  if (customElements.get(tag)) return;
+  const custom = options.resolveModel;
+  customElements.define(tag, custom ? withResolver(custom) : SkipDecodeChatElement);
+}
+
+function withResolver(resolve: SkipDecodeModelResolver): typeof SkipDecodeChatElement {
+  return class extends SkipDecodeChatElement {
+    static override resolveModel = resolve;
+  };
 }
 
 declare global {

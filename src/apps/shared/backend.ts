@@ -3,9 +3,9 @@
  * here for a model; a model is loaded once per page and shared, because one engine owns one set of
  * GPU session buffers and its queue already serialises requests from several callers.
  */
-import type { GenerationEngine, LoadProgress } from '../../api/types.ts';
+import type { GenerationEngine, LoadProgress } from '../../index.ts';
 
-export type { GenerateChunk, GenerateOutput, GenerateRequest, ModelInfo, LoadProgress } from '../../api/types.ts';
+export type { GenerateChunk, GenerateOutput, GenerateRequest, ModelInfo, LoadProgress } from '../../index.ts';
 
 /** What the apps need from a loaded model. */
 export interface AppModel extends GenerationEngine {

@@ -2,7 +2,7 @@
  * The models the apps offer: the offline demo model served from /models/ (made by
  * scripts/prepare-demo-model.ts) and OPT checkpoints from the Hugging Face hub.
  */
-import { listCachedModels, type CachedModel } from '../../model/cached-source.ts';
+import { listCachedModels, type CachedModel } from '../../index.ts';
 
 export interface ModelChoice {
   /** What the runtime loads: a hub id or an absolute base URL. */
@@ -117,11 +117,4 @@ export async function cachedSpecs(): Promise<Map<string, CachedModel>> {
     out.set(m.baseUrl.replace(/\/+$/, ''), m);
   }
   return out;
-}
-
-export function formatBytes(n: number): string {
-  if (n >= 1e9) return `${(n / 1e9).toFixed(1)} GB`;
-  if (n >= 1e6) return `${(n / 1e6).toFixed(n >= 1e8 ? 0 : 1)} MB`;
-  if (n >= 1e3) return `${(n / 1e3).toFixed(0)} kB`;
-  return `${n} B`;
 }

@@ -3,8 +3,8 @@
  * Loading goes through sharedModel(), so a page holds one engine however many panels ask.
  */
 import { forget, releaseOthers, sharedModel, type AppModel, type LoadProgress } from './backend.ts';
-import { cachedSpecs, formatBytes, modelChoices, type ModelChoice } from './catalog.ts';
-import { h, uniqueId } from './dom.ts';
+import { cachedSpecs, modelChoices, type ModelChoice } from './catalog.ts';
+import { formatBytes, h, uniqueId } from './dom.ts';
 import { describeProblem, type Problem } from './problems.ts';
 
 export interface LoadedChoice {

@@ -2,8 +2,7 @@
  * Schedule presets ("about 2x") turned into linear-schedule parameters for a model's depth and a
  * reply length, so the same preset means the same saving on a 12-layer and a 24-layer model.
  */
-import { linearLayerCount, SkipPlan } from '../../skip/planner.ts';
-import { formatSchedule, type LinearSchedule, type Schedule } from '../../skip/schedule.ts';
+import { formatSchedule, linearLayerCount, SkipPlan, type LinearSchedule, type Schedule } from '../../index.ts';
 
 export interface Preset {
   id: string;

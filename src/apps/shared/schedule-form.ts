@@ -2,9 +2,7 @@
  * Schedule presets plus the advanced linear parameters. A preset fills the parameters from the
  * model's depth and the reply length; editing a parameter makes the schedule "custom".
  */
-import { ScheduleError } from '../../errors.ts';
-import { SkipPlan } from '../../skip/planner.ts';
-import type { Schedule } from '../../skip/schedule.ts';
+import { ScheduleError, SkipPlan, type Schedule } from '../../index.ts';
 import { fmt, h, numberField, numberValue, uniqueId } from './dom.ts';
 import { PRESETS, predictedSpeedup, presetSchedule, scheduleLabel } from './presets.ts';
 

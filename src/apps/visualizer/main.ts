@@ -3,7 +3,7 @@
  * measurements with their chart and exports, and the quality curve from training. Page state is on
  * body[data-state] (no-webgpu, loading, ready, comparing, measuring, error) for tests.
  */
-import type { Schedule } from '../../skip/schedule.ts';
+import type { Schedule } from '../../index.ts';
 import type { AppModel, GenerateOutput } from '../shared/backend.ts';
 import { byId, fmt, h } from '../shared/dom.ts';
 import { ModelPanel } from '../shared/model-panel.ts';

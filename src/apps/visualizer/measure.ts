@@ -3,8 +3,7 @@
  * loaded model. Every sequence runs to the token limit (no EOS), greedy, so each schedule does the
  * same number of steps and only the layers differ.
  */
-import type { GenerationEngine } from '../../api/types.ts';
-import type { Schedule } from '../../skip/schedule.ts';
+import type { GenerationEngine, Schedule } from '../../index.ts';
 import { PRESETS, presetSchedule, scheduleLabel } from '../shared/presets.ts';
 
 export const BATCH_SIZES = [1, 2, 4, 8];

@@ -2,7 +2,7 @@
  * What the kernel-probe worker and the page exchange. Plain data only: it crosses a
  * postMessage boundary (structured clone), so no classes, buffers or functions.
  */
-import type { GpuLimits } from '../gpu/context.ts';
+import type { GpuLimits } from './internals.ts';
 
 export interface AdapterReport {
   name: string;

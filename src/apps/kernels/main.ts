@@ -4,10 +4,7 @@
  * The settled state is also published on `window.kernelProbe` for the e2e tests.
  */
 import * as Comlink from 'comlink';
-import { Gpu } from '../gpu/context.ts';
-import { viteShaders } from '../gpu/shaders-vite.ts';
-import { NoAdapterError } from '../errors.ts';
-import { NO_WEBGPU_HINT } from './hints.ts';
+import { Gpu, NO_WEBGPU_HINT, NoAdapterError, viteShaders } from './internals.ts';
 import {
   DEFAULT_CASES,
   type AdapterReport,
@@ -99,7 +96,7 @@ async function runKernels(adapter: AdapterReport): Promise<void> {
   el('kernel-status').textContent = 'Running the linear kernel in a worker…';
   try {
     probe ??= Comlink.wrap<KernelProbeApi>(
-      new Worker(new URL('../worker/kernel-probe.ts', import.meta.url), { type: 'module', name: 'kernel-probe' }),
+      new Worker(new URL('./kernel-probe.ts', import.meta.url), { type: 'module', name: 'kernel-probe' }),
     );
     const report = await probe.linear(DEFAULT_CASES);
     showResults(report.results);

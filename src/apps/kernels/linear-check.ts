@@ -2,13 +2,18 @@
  * Runs the linear op on a Gpu and compares it with the float64 CPU reference. Host-agnostic (no DOM,
  * no worker API), so the page's worker and Node can both call it.
  */
-import type { Gpu } from '../gpu/context.ts';
-import { stepWords, type StepShape } from '../gpu/kernel.ts';
-import { tensorFromNumbers, tensorToFloat32 } from '../model/dtype.ts';
-import { Linear } from '../ops/linear.ts';
-import { destroyMatrix, uploadMatrix } from '../ops/matrix.ts';
-import { linearReference } from '../reference/linear.ts';
-import { randomFloats as randomValues } from '../reference/random.ts';
+import {
+  destroyMatrix,
+  Linear,
+  linearReference,
+  randomFloats as randomValues,
+  stepWords,
+  tensorFromNumbers,
+  tensorToFloat32,
+  uploadMatrix,
+  type Gpu,
+  type StepShape,
+} from './internals.ts';
 import type { LinearCase, LinearResult } from './probe-types.ts';
 
 /**

@@ -1,15 +1,13 @@
 /// <reference lib="webworker" />
 /**
  * Dedicated worker that owns its own WebGPU device and runs kernel checks off the main thread.
- * A thin comlink handler: the work lives in plain functions (src/web/linear-check.ts) so it can be
+ * A thin comlink handler: the work lives in plain functions (src/apps/kernels/linear-check.ts) so it can be
  * called directly from Node or tests as well.
  */
 import * as Comlink from 'comlink';
-import { Gpu } from '../gpu/context.ts';
-import { viteShaders } from '../gpu/shaders-vite.ts';
-import { NO_WEBGPU_HINT } from '../web/hints.ts';
-import { runLinearCases } from '../web/linear-check.ts';
-import type { KernelProbeApi } from '../web/probe-types.ts';
+import { Gpu, NO_WEBGPU_HINT, viteShaders } from './internals.ts';
+import { runLinearCases } from './linear-check.ts';
+import type { KernelProbeApi } from './probe-types.ts';
 
 let gpu: Promise<Gpu> | undefined;
 
