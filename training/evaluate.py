@@ -1,7 +1,9 @@
-"""Quality vs theoretical speedup on held-out KJV text, for the pre-trained (vanilla) model and the
-skip-fine-tuned one, at full depth and at SkipDecode schedules of about 1.5x, 2x, 3x and 5x.
+"""Quality vs theoretical speedup on held-out KJV text, for the pre-trained (vanilla) model, the
+skip-fine-tuned one, the full-depth control and any recipe variants, at full depth and at SkipDecode
+schedules of about 1.5x, 2x, 3x and 5x.
 
-  python3 training/evaluate.py [--vanilla DIR] [--tuned DIR] [--chunks N] [--rouge-prompts N]
+  python3 training/evaluate.py [--vanilla DIR] [--tuned DIR] [--control DIR] [--variant NAME=DIR]...
+      [--only NAME] [--chunks N] [--rouge-prompts N]
 
 - Bits per byte: held-out chunks of 128 tokens (BOS + 127, each starting at a verse). The first 32
   positions are the prompt (all layers); positions 32 + k run decode forward k's layers. Scored: the
