@@ -199,33 +199,65 @@ class Checkpoints(unittest.TestCase):
         mask = torch.tensor([[0, 0, 0] + [1] * 7])
         self.assertLess((model(ids) - model(padded, None, mask)[:, 3:]).abs().max().item(), 1e-9)
 
+    def hub_checkpoint(self, d):
+        """A tiny sharded hub-layout checkpoint (bare prefix) and a text corpus under d: (model, init, text)."""
+        tj = tokenizer_json(learn_merges(TEXT, 30))
+        model = tiny(layers=4, vocab_size=ByteBPE(tj).size)
+        init = os.path.join(d, 'init')
+        os.makedirs(init)
+        state = {k.removeprefix('model.'): v for k, v in model.state_dict().items()}
+        names = sorted(state)
+        shards = {'model-00001-of-00002.safetensors': names[::2], 'model-00002-of-00002.safetensors': names[1::2]}
+        for file, part in shards.items():
+            save_safetensors(os.path.join(init, file), {n: state[n] for n in part})
+        index = {'weight_map': {n: f for f, part in shards.items() for n in part}}
+        with open(os.path.join(init, 'model.safetensors.index.json'), 'w') as f:
+            json.dump(index, f)
+        with open(os.path.join(init, 'config.json'), 'w') as f:
+            json.dump(model.config.to_hf('float32'), f)
+        with open(os.path.join(init, 'tokenizer.json'), 'w') as f:
+            json.dump(tj, f)
+        text = os.path.join(d, 'corpus.txt')
+        with open(text, 'w') as f:
+            f.write('\n'.join(TEXT * 3) + '\n')
+        return model, init, text
+
+    def finetune_args(self, init, out, text, *extra):
+        return ['finetune', '--init', init, '--out', out, '--text', text, '--steps', '4', '--batch', '4',
+                '--seq', '32', '--max-prompt', '16', '--log-every', '2', '--threads', '2', *extra]
+
+    def test_distill_loss(self):
+        logits = torch.randn(2, 5, 11)
+        self.assertLess(train.distill_loss(logits, logits.clone(), 0.5, 2.0).item(), 1e-6)
+        self.assertGreater(train.distill_loss(logits, torch.randn(2, 5, 11), 0.5, 1.0).item(), 1e-3)
+
+    def test_resume_continues_a_stopped_run(self):
+        """A run stopped after its step-2 checkpoint and resumed ends with the weights of an unbroken run
+        (self-distillation on, so that path is exercised too)."""
+        with tempfile.TemporaryDirectory() as d:
+            _, init, text = self.hub_checkpoint(d)
+            whole, broken = os.path.join(d, 'whole'), os.path.join(d, 'broken')
+            opts = ('--distill', '0.5', '--checkpoint-minutes', '0')
+            train.main(self.finetune_args(init, whole, text, *opts))
+            done = train.Budget.done
+            train.Budget.done = lambda self, step: step >= 2  # the run is killed after step 2
+            try:
+                train.main(self.finetune_args(init, broken, text, *opts))
+            finally:
+                train.Budget.done = done
+            train.main(self.finetune_args(init, broken, text, *opts, '--resume'))
+            a, b = load_model(whole).state_dict(), load_model(broken).state_dict()
+            for name in a:
+                self.assertLess((a[name] - b[name]).abs().max().item(), 1e-6, name)
+            with open(os.path.join(broken, 'train_log.json')) as f:
+                self.assertEqual(json.load(f)['steps'], 4)
+
     def test_finetune_an_hf_checkpoint(self):
         """train.py finetune on a hub-layout checkpoint (bare prefix, sharded): trains, saves, reloads."""
-        merges = learn_merges(TEXT, 30)
-        tj = tokenizer_json(merges)
-        model = tiny(layers=4, vocab_size=ByteBPE(tj).size)
         with tempfile.TemporaryDirectory() as d:
-            init, out, export = (os.path.join(d, x) for x in ('init', 'out', 'export'))
-            os.makedirs(init)
-            state = {k.removeprefix('model.'): v for k, v in model.state_dict().items()}
-            names = sorted(state)
-            shards = {'model-00001-of-00002.safetensors': names[::2], 'model-00002-of-00002.safetensors': names[1::2]}
-            for file, part in shards.items():
-                save_safetensors(os.path.join(init, file), {n: state[n] for n in part})
-            index = {'weight_map': {n: f for f, part in shards.items() for n in part}}
-            with open(os.path.join(init, 'model.safetensors.index.json'), 'w') as f:
-                json.dump(index, f)
-            with open(os.path.join(init, 'config.json'), 'w') as f:
-                json.dump(model.config.to_hf('float32'), f)
-            with open(os.path.join(init, 'tokenizer.json'), 'w') as f:
-                json.dump(tj, f)
-            text = os.path.join(d, 'corpus.txt')
-            with open(text, 'w') as f:
-                f.write('\n'.join(TEXT * 3) + '\n')
-            train.main(
-                ['finetune', '--init', init, '--out', out, '--export', export, '--text', text, '--steps', '4',
-                 '--batch', '4', '--seq', '32', '--max-prompt', '16', '--log-every', '2', '--threads', '2']
-            )
+            model, init, text = self.hub_checkpoint(d)
+            out, export = os.path.join(d, 'out'), os.path.join(d, 'export')
+            train.main(self.finetune_args(init, out, text, '--export', export))
             tuned = load_model(export)
             with open(os.path.join(export, 'config.json')) as f:
                 config = json.load(f)

@@ -13,6 +13,7 @@ the float16 copy the runtime ships.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -87,16 +88,20 @@ def param_groups(model, weight_decay):
 
 
 class Budget:
-    """Learning-rate progress by steps (--steps) or by wall time (--minutes): linear warm-up, cosine to 10%."""
+    """Learning-rate progress by steps (--steps) or by wall time (--minutes): linear warm-up, cosine to 10%.
+    `elapsed` is the training time of earlier segments of a resumed run, so the schedule continues."""
 
-    def __init__(self, steps, minutes, warmup):
+    def __init__(self, steps, minutes, warmup, elapsed=0.0):
         self.steps, self.seconds, self.warmup = steps, minutes * 60 if minutes else None, warmup
-        self.start = time.time()
+        self.start = time.time() - elapsed
+
+    def elapsed(self):
+        return time.time() - self.start
 
     def progress(self, step):
         if self.steps:
             return step / self.steps
-        return (time.time() - self.start) / self.seconds
+        return self.elapsed() / self.seconds
 
     def done(self, step):
         return self.progress(step) >= 1
@@ -104,6 +109,29 @@ class Budget:
     def lr_scale(self, step):
         warm = min(1.0, (step + 1) / self.warmup) if self.warmup else 1.0
         return warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, self.progress(step)))))
+
+
+CHECKPOINT = 'checkpoint.pt'
+
+
+def save_checkpoint(out, model, opt, rng, state):
+    """Everything a stopped run needs to continue (written atomically: a kill mid-write keeps the last one)."""
+    path = os.path.join(out, CHECKPOINT)
+    torch.save(
+        {'model': model.state_dict(), 'opt': opt.state_dict(), 'rng': rng.getstate(), 'torch_rng': torch.get_rng_state(), **state},
+        path + '.tmp',
+    )
+    os.replace(path + '.tmp', path)
+
+
+def distill_loss(logits, teacher, alpha, temperature):
+    """alpha * T^2 * KL(teacher || student) at temperature T, per position (mean); the teacher is the
+    same model's full-depth pass on the same batch (self-distillation, as LayerSkip and CALM do)."""
+    t = temperature
+    logp = F.log_softmax(logits[:, :-1].float() / t, dim=-1)
+    q = F.log_softmax(teacher[:, :-1].float() / t, dim=-1)
+    kl = (q.exp() * (q - logp)).sum(-1).mean()
+    return alpha * t * t * kl
 
 
 @torch.no_grad()
@@ -123,44 +151,64 @@ def held_out_loss(model, stream, args, device, runs_fn=None, max_chunks=64):
 
 
 def train(args, model, train_stream, held_stream, device, make_runs=None, log_prefix=''):
-    """The loop both steps share. make_runs(ids, rng) -> [L, B, T] layer masks (None: full depth)."""
+    """The loop both steps share. make_runs(ids, rng) -> [L, B, T] layer masks (None: full depth).
+    With --distill A (fine-tuning), the loss is (1 - A) * cross-entropy + A * KL to the full-depth
+    pass's logits. A checkpoint is written to --out every --checkpoint-minutes; --resume continues
+    from it (same step, optimizer, data order and learning-rate schedule)."""
     model.to(device).train()
     opt = torch.optim.AdamW(param_groups(model, args.weight_decay), lr=args.lr, betas=(0.9, 0.98), eps=1e-8)
-    budget = Budget(args.steps, args.minutes, args.warmup)
     rng = random.Random(args.seed)
     torch.manual_seed(args.seed)
+    step, tokens, smooth, log, elapsed = 0, 0, None, [], 0.0
+    ckpt = os.path.join(args.out, CHECKPOINT)
+    if args.resume and os.path.exists(ckpt):
+        c = torch.load(ckpt)
+        model.load_state_dict(c['model'])
+        opt.load_state_dict(c['opt'])
+        rng.setstate(c['rng'])
+        torch.set_rng_state(c['torch_rng'])
+        step, tokens, smooth, log, elapsed = c['step'], c['tokens'], c['smooth'], c['log'], c['elapsed']
+        print(f'{log_prefix}resumed at step {step} ({elapsed / 60:.1f} min)', flush=True)
+    budget = Budget(args.steps, args.minutes, args.warmup, elapsed)
     amp = torch.autocast(device_type=device.type, dtype=torch.bfloat16) if args.amp == 'bf16' else None
-    step, tokens, t0, smooth = 0, 0, time.time(), None
-    log = []
+    distill = getattr(args, 'distill', 0.0)
+    last_ckpt = time.time()
     while not budget.done(step):
         for g in opt.param_groups:
             g['lr'] = args.lr * budget.lr_scale(step)
         ids = train_stream.batch(rng, args.batch, args.seq).to(device)
         runs = make_runs(ids, rng) if make_runs else None
-        if amp:
-            with amp:
-                logits = model(ids, runs)
-        else:
+        with amp or contextlib.nullcontext():
+            teacher = None
+            if distill and runs is not None:
+                with torch.no_grad():
+                    teacher = model(ids)
             logits = model(ids, runs)
-        loss = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).float(), ids[:, 1:].reshape(-1))
+        ce = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).float(), ids[:, 1:].reshape(-1))
+        loss = ce if teacher is None else (1 - distill) * ce + distill_loss(logits, teacher, distill, args.distill_temperature)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
         opt.step()
         step += 1
         tokens += ids.numel()
-        smooth = loss.item() if smooth is None else 0.95 * smooth + 0.05 * loss.item()
+        smooth = ce.item() if smooth is None else 0.95 * smooth + 0.05 * ce.item()
         if step % args.log_every == 0 or budget.done(step):
-            el = time.time() - t0
+            el = budget.elapsed()
             print(
                 f'{log_prefix}step {step} loss {smooth:.4f} lr {opt.param_groups[0]["lr"]:.2e} '
                 f'{tokens / el:.0f} tok/s {el / 60:.1f} min',
                 flush=True,
             )
             log.append({'step': step, 'loss': round(smooth, 4), 'minutes': round(el / 60, 2)})
+        if time.time() - last_ckpt >= args.checkpoint_minutes * 60:
+            state = {'step': step, 'tokens': tokens, 'smooth': smooth, 'log': log, 'elapsed': budget.elapsed()}
+            save_checkpoint(args.out, model, opt, rng, state)
+            last_ckpt = time.time()
     held = held_out_loss(model, held_stream, args, device)
-    print(f'{log_prefix}done: {step} steps, {tokens} tokens, {(time.time() - t0) / 60:.1f} min, held-out loss {held:.4f} nats/token', flush=True)
-    return {'steps': step, 'tokens': tokens, 'minutes': round((time.time() - t0) / 60, 2), 'held_out_loss': held, 'log': log}
+    minutes = budget.elapsed() / 60
+    print(f'{log_prefix}done: {step} steps, {tokens} tokens, {minutes:.1f} min, held-out loss {held:.4f} nats/token', flush=True)
+    return {'steps': step, 'tokens': tokens, 'minutes': round(minutes, 2), 'held_out_loss': held, 'log': log}
 
 
 def save_run(model, tokenizer, out, info, skipdecode=None, export=None):
@@ -253,6 +301,8 @@ def main(argv=None):
         q.add_argument('--device', default='cpu')
         q.add_argument('--amp', choices=['none', 'bf16'], default='none', help='bf16 autocast (GPUs)')
         q.add_argument('--log-every', type=int, default=20)
+        q.add_argument('--resume', action='store_true', help='continue from --out/checkpoint.pt if there is one')
+        q.add_argument('--checkpoint-minutes', type=float, default=3.0, help='write --out/checkpoint.pt this often')
         if name == 'pretrain':
             q.add_argument('--layers', type=int, default=8)
             q.add_argument('--hidden', type=int, default=128)
@@ -265,6 +315,8 @@ def main(argv=None):
             q.add_argument('--full-fraction', type=float, default=0.25, help='share of full-depth sequences')
             q.add_argument('--min-prompt', type=int, default=4)
             q.add_argument('--max-prompt', type=int, default=64)
+            q.add_argument('--distill', type=float, default=0.0, help='weight of the KL to the full-depth pass (0: off)')
+            q.add_argument('--distill-temperature', type=float, default=1.0)
     args = p.parse_args(argv)
     if bool(args.steps) == bool(args.minutes):
         p.error('give exactly one of --steps and --minutes')

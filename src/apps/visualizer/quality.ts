@@ -14,7 +14,7 @@ interface ResultsFile {
 // Eager glob: an absent file gives an empty record instead of a build error.
 const found = import.meta.glob<ResultsFile>('/training/results.json', { eager: true, import: 'default' });
 
-const COLORS = ['#2456c9', '#c2410c', '#0b7a5b', '#7c3aed'];
+const COLORS = ['#2456c9', '#c2410c', '#0b7a5b', '#7c3aed', '#a16207'];
 
 export function qualityResults(): ResultsFile | undefined {
   const r = Object.values(found)[0];
