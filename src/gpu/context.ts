@@ -100,7 +100,7 @@ export class Gpu {
     const requiredLimits: Record<string, number> = {};
     for (const key of LIMIT_KEYS) requiredLimits[key] = adapter.limits[key];
     const subgroups = adapter.features.has('subgroups') && options.features?.subgroups !== false;
-    if (options.tuning?.subgroups && !subgroups) {
+    if ((options.tuning?.subgroupGemv || options.tuning?.subgroupReductions) && !subgroups) {
       throw new DeviceLimitError(`subgroup kernels were asked for, but the device has no 'subgroups' feature`);
     }
     const requiredFeatures = (subgroups ? ['subgroups'] : []) as GPUFeatureName[];
@@ -114,6 +114,17 @@ export class Gpu {
       subgroupMaxSize: info?.subgroupMaxSize,
     };
     return new Gpu(gpu, device, describeAdapter(adapter.info), limits, shaders, features, options.tuning ?? {});
+  }
+
+  /**
+   * This device with other kernel paths (benchmarks compare paths on one device with it): ops built
+   * on the view take its tuning; buffers, pipelines and error handling are the device's own.
+   */
+  withTuning(tuning: Partial<KernelTuning>): Gpu {
+    if ((tuning.subgroupGemv || tuning.subgroupReductions) && !this.features.subgroups) {
+      throw new DeviceLimitError(`subgroup kernels were asked for, but the device has no 'subgroups' feature`);
+    }
+    return Object.assign(Object.create(this) as Gpu, { tuning: { ...this.tuning, ...tuning } });
   }
 
   /**

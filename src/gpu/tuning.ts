@@ -15,17 +15,21 @@ export interface GpuFeatures {
 }
 
 export interface KernelTuning {
+  /** Decode linears run linear_gemv_subgroup.wgsl instead of linear_gemv.wgsl. Needs `GpuFeatures.subgroups`. */
+  subgroupGemv: boolean;
   /**
-   * Reductions with subgroup operations (linear_gemv_subgroup.wgsl, attention_split.wgsl's
-   * subgroup reductions) instead of workgroup-memory trees. Needs `GpuFeatures.subgroups`.
+   * attention_split.wgsl reduces with reduce_subgroup.wgsl instead of reduce_workgroup.wgsl's
+   * barrier tree. Needs `GpuFeatures.subgroups`.
    */
-  subgroups: boolean;
+  subgroupReductions: boolean;
   /**
    * Attention for steps of at most SPLIT_MAX_TOKENS tokens per sequence (decode) splits the keys
    * into blocks (attention_split.wgsl + attention_reduce.wgsl) once a query sees at least this many
    * keys; below it one workgroup per (query, head) attends alone (attention.wgsl). Infinity: never.
    */
   attentionSplitMinKeys: number;
+  /** Keys per attention_split.wgsl workgroup. */
+  attentionSplitBlock: number;
 }
 
 /** CPU adapters run invocations as SIMD lanes, so barrier-free single-lane paths win there. */
@@ -34,17 +38,21 @@ export function isCpuAdapterName(adapterName: string): boolean {
 }
 
 /**
- * Measured on lavapipe (README, "Kernels for real GPUs"): linear_gemv's one-row-per-lane path beats
- * the subgroup gemv there, and splitting attention's keys pays from about 256 visible keys.
- * On GPUs subgroup reductions replace barrier trees wherever the adapter has them, and a decode
- * step with few (sequence, head) pairs leaves most of the GPU idle without a split, so it splits
- * from 128 keys (reasoned: one 64-key block per workgroup already fills more workgroups than
- * batch x heads alone; to be re-measured on a real GPU with `npm run bench:gpu`).
+ * Measured on lavapipe (README, "Kernels for real GPUs"; bench/bandwidth.ts, bench/context.ts):
+ * linear_gemv's one-row-per-lane path beats the subgroup gemv there; the subgroup reductions
+ * replace barrier trees wherever the feature exists; and splitting attention's keys never paid
+ * (0.6x a whole decode step at 1,900 keys, batch 1): a CPU adapter already has more (sequence,
+ * head) workgroups than cores, so a split only adds a pass. On GPUs a decode step with few
+ * (sequence, head) pairs leaves most of the device idle without a split, so it splits from 128
+ * keys (two 64-key blocks per pair): reasoned, not measured, since no GPU was available; re-measure
+ * with `bench/context.ts` on the device.
  */
 export function defaultKernelTuning(features: GpuFeatures, adapterName: string): KernelTuning {
   const cpu = isCpuAdapterName(adapterName);
   return {
-    subgroups: features.subgroups && !cpu,
-    attentionSplitMinKeys: cpu ? 256 : 128,
+    subgroupGemv: features.subgroups && !cpu,
+    subgroupReductions: features.subgroups,
+    attentionSplitMinKeys: cpu ? Infinity : 128,
+    attentionSplitBlock: 64,
   };
 }

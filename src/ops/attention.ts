@@ -27,16 +27,13 @@ export const MAX_HEAD_DIM = 256; // size of the query scratch in attention.wgsl 
 export const SPLIT_MAX_TOKENS = 8;
 
 export interface AttentionTuning {
-  /** attention_split.wgsl reduces with subgroup operations (reduce_subgroup.wgsl); default `gpu.tuning.subgroups`. */
+  /** attention_split.wgsl reduces with subgroup operations (reduce_subgroup.wgsl); default `gpu.tuning.subgroupReductions`. */
   subgroups: boolean;
   /** Split the keys (attention_split + attention_reduce) once a query sees this many; default `gpu.tuning.attentionSplitMinKeys`. */
   splitMinKeys: number;
   /** Keys per block of attention_split.wgsl. */
   splitBlock: number;
 }
-
-/** Keys per attention_split workgroup: one per thread of its 64. */
-export const SPLIT_BLOCK = 64;
 
 /** Which attention kernels a step runs. */
 export type AttentionPath = 'single' | 'split';
@@ -69,9 +66,9 @@ export class Attention {
   constructor(gpu: Gpu, tuning: Partial<AttentionTuning> = {}) {
     this.gpu = gpu;
     this.tuning = {
-      subgroups: gpu.tuning.subgroups,
+      subgroups: gpu.tuning.subgroupReductions,
       splitMinKeys: gpu.tuning.attentionSplitMinKeys,
-      splitBlock: SPLIT_BLOCK,
+      splitBlock: gpu.tuning.attentionSplitBlock,
       ...tuning,
     };
     if (this.tuning.subgroups && !gpu.features.subgroups)

@@ -60,7 +60,7 @@ export interface LinearTuning {
   gemv: GemvTuning;
   /** linear_gemv_subgroup.wgsl */
   subgroupGemv: SubgroupGemvTuning;
-  /** Decode rows run linear_gemv_subgroup.wgsl (true) or linear_gemv.wgsl; default `gpu.tuning.subgroups`. */
+  /** Decode rows run linear_gemv_subgroup.wgsl (true) or linear_gemv.wgsl; default `gpu.tuning.subgroupGemv`. */
   subgroups: boolean;
   /** Row counts above this run linear_gemm; at or below, gemv in tiles of up to 8 rows. */
   gemvMaxRows: number;
@@ -93,7 +93,7 @@ export function isCpuAdapter(gpu: Gpu): boolean {
 }
 
 export function defaultTuning(gpu: Gpu): LinearTuning {
-  return { ...(isCpuAdapter(gpu) ? CPU_TUNING : GPU_TUNING), subgroups: gpu.tuning.subgroups };
+  return { ...(isCpuAdapter(gpu) ? CPU_TUNING : GPU_TUNING), subgroups: gpu.tuning.subgroupGemv };
 }
 
 export function linearVariant(rows: number, gemvMaxRows = GEMV_MAX_ROWS): LinearVariant {
