@@ -3,7 +3,7 @@
  * with the linear layers' share of it, on an OPT-125m-shaped random f16 model (the one
  * `npm run bench` writes into .cache/models/).
  *
- *   npx tsx bench/context.ts [--batch 1,4] [--past 32,1900] [--prompt 128] [--reps 5]
+ *   npx tsx bench/context.ts [--batch 1,4] [--past 32,1900|none] [--prompt 128] [--reps 5]
  *                            [--split-block 64] [--split-reductions subgroup|workgroup] [--json]
  *
  * (a) decode: one step (embeddings, all layers, LM head) at `past` cached positions, timed with the
@@ -44,7 +44,7 @@ const { values } = parseArgs({
   },
 });
 const BATCHES = values.batch!.split(',').map(Number);
-const PASTS = values.past!.split(',').map(Number);
+const PASTS = values.past === 'none' ? [] : values.past!.split(',').map(Number);
 const PROMPT = Number(values.prompt);
 const REPS = Number(values.reps);
 const MAX_SEQ = 2048;

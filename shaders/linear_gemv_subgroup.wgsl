@@ -17,9 +17,10 @@
 // first thread sums the slots in that order (the same order every run, so the same rounding).
 //
 // When it wins: on GPUs (Chrome ships `subgroups`), where a row is shared by many threads for
-// coalescing and the tree's barriers dominate small rows. On CPU adapters (lavapipe, subgroup size 8)
-// linear_gemv with one thread per 4 rows and no reduction stays faster (bench/bandwidth.ts, README),
-// so the default picks this kernel only on GPUs that have the feature (src/gpu/tuning.ts).
+// coalescing and linear_gemv's reduction tree costs log2(TPR) barriers per output. On lavapipe
+// (subgroup size 8; one 8-thread workgroup per 4 outputs, so no barrier at all) it measured between
+// 0.8x and 3.6x linear_gemv's one-row-per-lane path per shape on a loaded machine (README), too noisy
+// to switch, so the default takes it only on GPUs that have the feature (src/gpu/tuning.ts).
 
 enable subgroups;
 

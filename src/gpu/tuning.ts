@@ -39,9 +39,11 @@ export function isCpuAdapterName(adapterName: string): boolean {
 
 /**
  * Measured on lavapipe (README, "Kernels for real GPUs"; bench/bandwidth.ts, bench/context.ts):
- * linear_gemv's one-row-per-lane path beats the subgroup gemv there; the subgroup reductions
- * replace barrier trees wherever the feature exists; and splitting attention's keys never paid
- * (0.6x a whole decode step at 1,900 keys, batch 1): a CPU adapter already has more (sequence,
+ * the subgroup gemv against linear_gemv's one-row-per-lane path was within the noise of a loaded
+ * 2-core machine (0.8x to 3.6x per shape), so CPU adapters keep the path the rest of the numbers
+ * were taken with; the subgroup reductions replace barrier trees wherever the feature exists; and
+ * splitting attention's keys never paid
+ * (0.6x-0.75x a whole decode step at 1,900 keys, batch 1): a CPU adapter already has more (sequence,
  * head) workgroups than cores, so a split only adds a pass. On GPUs a decode step with few
  * (sequence, head) pairs leaves most of the device idle without a split, so it splits from 128
  * keys (two 64-key blocks per pair): reasoned, not measured, since no GPU was available; re-measure

@@ -74,8 +74,9 @@ export type LinearShapes = Omit<LinearTuning, 'subgroups'>;
  * barriers is fastest (bench/bandwidth.ts), and the barrier-tiled gemm lost to 8-row gemv tiles even at
  * 128 rows (2-4x on lavapipe), so they never switch. GPUs want coalesced reads and tiled prefill; their
  * default is a reasoned starting point, to be re-tuned with `bench/bandwidth.ts --sweep` on the device.
- * The subgroup gemv's shape on lavapipe is its fastest measured there (one 8-wide subgroup per
- * workgroup, so no barrier); on GPUs 128 threads cover a 768-wide f16 row in two coalesced reads.
+ * The subgroup gemv's CPU shape is one 8-thread workgroup, one lavapipe subgroup, so it takes no
+ * barrier (`bench/bandwidth.ts --sweep` compares others); on GPUs 128 threads cover a 768-wide f16
+ * row in two coalesced reads.
  */
 export const CPU_TUNING: LinearShapes = {
   gemv: { wg: 64, tpr: 1, rpt: 4 },
