@@ -15,7 +15,7 @@ import type { Gpu } from '../src/gpu/context.ts';
 import { nodeGpu } from '../src/gpu/node.ts';
 import { stepWords, type StepShape } from '../src/gpu/kernel.ts';
 import type { HostTensor } from '../src/model/weights.ts';
-import { defaultTuning, Linear, type GemvTuning } from '../src/ops/linear.ts';
+import { defaultTuning, Linear, type LinearTuning } from '../src/ops/linear.ts';
 import { destroyMatrix, uploadMatrix } from '../src/ops/matrix.ts';
 import { wgslConsts } from '../src/ops/wgsl.ts';
 
@@ -170,7 +170,7 @@ interface Row {
  * measured round-robin, one sample each per round, so load from other processes hits them alike and
  * each ratio compares numbers taken at the same time; reported times are medians of the rounds.
  */
-async function gemvRows(gpu: Gpu, tunings: GemvTuning[], ceiling: Ceiling): Promise<Row[]> {
+async function gemvRows(gpu: Gpu, tunings: Partial<LinearTuning>[], ceiling: Ceiling): Promise<Row[]> {
   const rows: Row[] = [];
   const maxB = Math.max(...BATCHES);
   for (const [i, s] of ACTIVE.entries()) {
@@ -186,7 +186,7 @@ async function gemvRows(gpu: Gpu, tunings: GemvTuning[], ceiling: Ceiling): Prom
       const shape: StepShape = { batch, tokens: 1, past: 0 };
       const step = gpu.uniform('step', Array.from(stepWords(shape, 1)));
       const bound = tunings.map((t) =>
-        new Linear(gpu, { gemv: t }).bind({
+        new Linear(gpu, t).bind({
           label: s.name,
           weight: m,
           bias,
@@ -221,9 +221,12 @@ async function gemvRows(gpu: Gpu, tunings: GemvTuning[], ceiling: Ceiling): Prom
   return rows;
 }
 
-const describe = (t: GemvTuning) => `wg ${t.wg} tpr ${t.tpr} rpt ${t.rpt}`;
+const describe = (t: Partial<LinearTuning>) =>
+  t.subgroups
+    ? `subgroup wg ${t.subgroupGemv?.wg} rpt ${t.subgroupGemv?.rpt}`
+    : `wg ${t.gemv?.wg} tpr ${t.gemv?.tpr} rpt ${t.gemv?.rpt}`;
 
-const SWEEP: GemvTuning[] = [
+const SWEEP: Partial<LinearTuning>[] = [
   { wg: 64, tpr: 1, rpt: 1 },
   { wg: 64, tpr: 1, rpt: 2 },
   { wg: 64, tpr: 1, rpt: 4 },
@@ -232,21 +235,37 @@ const SWEEP: GemvTuning[] = [
   { wg: 64, tpr: 8, rpt: 4 },
   { wg: 64, tpr: 64, rpt: 1 },
   { wg: 256, tpr: 32, rpt: 2 },
-];
+].map((gemv) => ({ gemv, subgroups: false }));
+// linear_gemv_subgroup.wgsl shapes, swept where the device has subgroups.
+const SUBGROUP_SWEEP: Partial<LinearTuning>[] = [
+  { wg: 8, rpt: 4 },
+  { wg: 8, rpt: 2 },
+  { wg: 32, rpt: 4 },
+  { wg: 64, rpt: 2 },
+  { wg: 128, rpt: 2 },
+  { wg: 256, rpt: 1 },
+].map((subgroupGemv) => ({ subgroupGemv, subgroups: true }));
 
 const gpu = await nodeGpu();
 log(`adapter: ${gpu.adapterName}`);
 log('(a) streaming-read ceiling');
 const ceiling = await streamCeiling(gpu);
 log(`  ceiling: ${ceiling.gbps.toFixed(2)} GB/s (${ceiling.config}, ${(ceiling.bytes / 2 ** 20).toFixed(0)} MiB)`);
-log(
-  `(b) linear gemv, f16 weights${sweep ? ' (sweep)' : `, ${describe(defaultTuning(gpu).gemv)} (default for this adapter)`}`,
+// Both gemv paths where the device has subgroups (linear_gemv.wgsl, linear_gemv_subgroup.wgsl), each
+// in this adapter's default shape, measured in the same rounds.
+const paths = gpu.features.subgroups ? [false, true] : [false];
+const defaults = paths.map((subgroups) => ({ ...defaultTuning(gpu), subgroups }));
+const chosen = describe(defaultTuning(gpu));
+log(`(b) linear gemv, f16 weights${sweep ? ' (sweep)' : `, both paths (${chosen} is this adapter's default)`}`);
+const rows = await gemvRows(
+  gpu,
+  sweep ? [...SWEEP, ...(gpu.features.subgroups ? SUBGROUP_SWEEP : [])] : defaults,
+  ceiling,
 );
-const rows = await gemvRows(gpu, sweep ? SWEEP : [defaultTuning(gpu).gemv], ceiling);
 ceiling.release();
-const b1 = rows.filter((r) => r.batch === 1).map((r) => r.ratio);
+const b1 = rows.filter((r) => r.batch === 1 && r.tuning === chosen).map((r) => r.ratio);
 log(
-  `batch 1: ${(100 * median(b1)).toFixed(0)}% of the streaming ceiling (median over shapes), worst ${(100 * Math.min(...b1)).toFixed(0)}%`,
+  `batch 1, ${chosen}: ${(100 * median(b1)).toFixed(0)}% of the streaming ceiling (median over shapes), worst ${(100 * Math.min(...b1)).toFixed(0)}%`,
 );
 const { encode: _encode, release: _release, ...ceilingJson } = ceiling;
 if (json) console.log(JSON.stringify({ adapter: gpu.adapterName, ceiling: ceilingJson, gemv: rows }));

@@ -1,17 +1,33 @@
 import { describe, expect, it } from 'vitest';
 import { stepWords } from '../src/gpu/kernel.ts';
-import { Attention } from '../src/ops/attention.ts';
+import { Attention, SPLIT_MAX_TOKENS, type AttentionTuning } from '../src/ops/attention.ts';
 import { attentionRef, kvCacheIndex } from '../src/reference/kernels.ts';
 import { maxRelError, randomFloats, readF32, run, stepUniform, storage, testGpu } from './helpers/gpu.ts';
 
-/** Runs prefill of `lengths` (left-padded) then `decodeSteps` single-token steps, checking each against the reference. */
-async function checkAttention(heads: number, headDim: number, lengths: number[], decodeSteps: number) {
+/** The kernel paths, each forced in turn: one workgroup per query, or split keys with either reduction. */
+const PATHS: Record<string, Partial<AttentionTuning>> = {
+  single: { splitMinKeys: Infinity, subgroups: false },
+  'split, workgroup reductions': { splitMinKeys: 1, subgroups: false },
+  'split, subgroup reductions': { splitMinKeys: 1, subgroups: true },
+};
+
+/**
+ * Runs prefill of `lengths` (left-padded) then `decodeSteps` single-token steps, checking each against
+ * the reference. With `tuning` forcing a split, every step of at most SPLIT_MAX_TOKENS tokens splits.
+ */
+async function checkAttention(
+  heads: number,
+  headDim: number,
+  lengths: number[],
+  decodeSteps: number,
+  tuning: Partial<AttentionTuning> = PATHS.single,
+) {
   const gpu = await testGpu();
   const batch = lengths.length;
   const promptLen = Math.max(...lengths);
   const maxSeq = promptLen + decodeSteps + 3; // spare room that must stay untouched
   const hidden = heads * headDim;
-  const attention = new Attention(gpu);
+  const attention = new Attention(gpu, tuning);
   const cache = attention.allocateCache('cache', batch, heads, headDim, maxSeq);
   const mask = new Uint32Array(batch * maxSeq);
   for (let b = 0; b < batch; b++)
@@ -47,6 +63,8 @@ async function checkAttention(heads: number, headDim: number, lengths: number[],
           kRef[i] = qkv[src + hidden];
           vRef[i] = qkv[src + 2 * hidden];
         }
+    const split = tuning.splitMinKeys !== Infinity && shape.tokens <= SPLIT_MAX_TOKENS;
+    expect(attend.path(shape)).toBe(split ? 'split' : 'single');
     await run(gpu, shape, write, attend);
     const want = attentionRef({ ...shape, heads, headDim, maxSeq, qkv, k: kRef, v: vRef, mask });
     const got = await readF32(gpu, outBuf, want.length);
@@ -56,10 +74,47 @@ async function checkAttention(heads: number, headDim: number, lengths: number[],
   // The cache holds exactly what was appended; positions never written stay zero.
   expect(maxRelError(await readF32(gpu, cache.k, kRef.length), kRef)).toBe(0);
   expect(maxRelError(await readF32(gpu, cache.v, vRef.length), vRef)).toBe(0);
+  write.dispose();
+  attend.dispose();
+  for (const buf of [maskBuf, qkvBuf, outBuf, step, cache.k, cache.v]) gpu.destroy(buf);
 }
 
-describe('kv_cache_write.wgsl + attention.wgsl vs CPU reference', () => {
-  it('one sequence, prefill then decode', () => checkAttention(2, 8, [5], 3));
-  it('left-padded batch of 3, odd head dim', () => checkAttention(3, 7, [6, 1, 4], 4));
-  it('OPT-125m head shape, long prompt (more keys than invocations)', () => checkAttention(12, 64, [70, 33], 2));
+describe('kv_cache_write.wgsl + attention.wgsl / attention_split.wgsl + attention_reduce.wgsl vs CPU reference', () => {
+  for (const [name, tuning] of Object.entries(PATHS)) {
+    describe(name, () => {
+      it('one sequence, prefill then decode', () => checkAttention(2, 8, [5], 3, tuning));
+      it('left-padded batch of 3, odd head dim', () => checkAttention(3, 7, [6, 1, 4], 4, tuning));
+      it('OPT-125m head shape, long prompt (more keys than invocations)', () =>
+        checkAttention(12, 64, [70, 33], 2, tuning));
+      // Decode up to 2,048 visible keys: 32 key blocks, the last one partly filled, and sequences
+      // whose left padding covers whole blocks.
+      it('decode up to 2,048 positions, left-padded batch of 3, odd head dim', () =>
+        checkAttention(3, 5, [2042, 900, 1500], 6, tuning));
+    });
+  }
+
+  it('splits by context length: decode from splitMinKeys visible keys, never prefill', async () => {
+    const gpu = await testGpu();
+    const attention = new Attention(gpu, { splitMinKeys: 300 });
+    const cache = attention.allocateCache('c', 2, 2, 8, 512);
+    const buf = (n: number) => storage(gpu, 'b', n * 4);
+    const [write, attend] = attention.bind({
+      label: 'a',
+      step: stepUniform(gpu, { batch: 2, tokens: 1, past: 0 }, 512),
+      qkv: buf(2 * 512 * 48),
+      cache,
+      mask: buf(2 * 512),
+      output: buf(2 * 512 * 16),
+      heads: 2,
+      headDim: 8,
+      maxSeq: 512,
+    });
+    expect(attend.path({ batch: 2, tokens: 1, past: 298 })).toBe('single');
+    expect(attend.path({ batch: 2, tokens: 1, past: 299 })).toBe('split');
+    expect(attend.path({ batch: 2, tokens: SPLIT_MAX_TOKENS, past: 400 })).toBe('split');
+    expect(attend.path({ batch: 2, tokens: SPLIT_MAX_TOKENS + 1, past: 400 })).toBe('single');
+    expect(attend.path({ batch: 2, tokens: 400, past: 0 })).toBe('single');
+    write.dispose();
+    attend.dispose();
+  });
 });

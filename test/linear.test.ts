@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { DeviceLimitError } from '../src/errors.ts';
 import type { Gpu } from '../src/gpu/context.ts';
 import type { StepShape } from '../src/gpu/kernel.ts';
 import { tensorFromNumbers, tensorToFloat64 } from '../src/model/dtype.ts';
@@ -12,6 +13,7 @@ import {
   type GemvTuning,
   type LinearTuning,
   type LinearVariant,
+  type SubgroupGemvTuning,
 } from '../src/ops/linear.ts';
 import { chunkBytes, destroyMatrix, uploadMatrix } from '../src/ops/matrix.ts';
 import { linearReference } from '../src/reference/linear.ts';
@@ -32,7 +34,10 @@ interface Case {
   /** Pretend the device's binding limit is this small. */
   bindingLimit?: number;
   gemv?: GemvTuning;
-  tuning?: LinearTuning;
+  tuning?: Partial<LinearTuning>;
+  /** gemv path: linear_gemv_subgroup.wgsl (true) or linear_gemv.wgsl (false) */
+  subgroups?: boolean;
+  subgroupGemv?: SubgroupGemvTuning;
 }
 
 function withBindingLimit(g: Gpu, maxStorageBufferBindingSize: number): Gpu {
@@ -60,7 +65,12 @@ async function check(c: Case): Promise<{ chunks: number }> {
   const out = residual ? gpu.upload('y', residual) : storage(gpu, 'y', c.rows * c.outF * 4);
   const shape: StepShape =
     c.mode === 'sequences' ? { batch: c.rows, tokens: 1, past: 0 } : { batch: 1, tokens: c.rows, past: 0 };
-  const bound = new Linear(gpu, c.tuning ?? (c.gemv ? { gemv: c.gemv } : {})).bind({
+  const tuning: Partial<LinearTuning> = { ...c.tuning, subgroups: c.subgroups ?? false };
+  if (c.gemv) tuning.gemv = c.gemv;
+  if (c.subgroupGemv) tuning.subgroupGemv = c.subgroupGemv;
+  const linear = new Linear(gpu, tuning);
+  expect(linear.gemvPath).toBe(c.subgroups ? 'subgroup' : 'workgroup');
+  const bound = linear.bind({
     label: 'lin',
     weight: m,
     bias: bias ? gpu.upload('b', bias) : undefined,
@@ -119,12 +129,17 @@ const EPILOGUES = [
 
 describe('linear_gemv.wgsl and linear_gemm.wgsl, over the weights_f32 / weights_f16 / weights_bf16 preludes, vs float64 reference', () => {
   for (const dtype of ['F32', 'F16', 'BF16'] as TensorDType[]) {
-    for (const variant of ['gemv', 'gemm'] as const) {
+    for (const [variant, subgroups] of [
+      ['gemv', false],
+      ['gemv', true],
+      ['gemm', false],
+    ] as const) {
       for (const ep of EPILOGUES) {
         const name = Object.keys(ep).join('+');
-        it(`${dtype} ${variant} ${name}, chunked`, async () => {
+        const kernel = subgroups ? 'gemv (subgroups)' : variant;
+        it(`${dtype} ${kernel} ${name}, chunked`, async () => {
           for (const [rows, inF, outF] of SHAPES) {
-            const { chunks } = await check({ dtype, variant, rows, inF, outF, ...ep, split: 3.4 });
+            const { chunks } = await check({ dtype, variant, subgroups, rows, inF, outF, ...ep, split: 3.4 });
             if (outF >= 7) expect(chunks).toBeGreaterThanOrEqual(3);
           }
         });
@@ -133,7 +148,18 @@ describe('linear_gemv.wgsl and linear_gemm.wgsl, over the weights_f32 / weights_
   }
 
   it('reads rows per sequence when bound with rows: sequences', async () => {
-    await check({ dtype: 'F16', variant: 'gemv', rows: 4, inF: 64, outF: 33, bias: true, mode: 'sequences' });
+    for (const subgroups of [false, true]) {
+      await check({
+        dtype: 'F16',
+        variant: 'gemv',
+        subgroups,
+        rows: 4,
+        inF: 64,
+        outF: 33,
+        bias: true,
+        mode: 'sequences',
+      });
+    }
     await check({ dtype: 'F16', variant: 'gemm', rows: 40, inF: 64, outF: 33, bias: true, mode: 'sequences' });
   });
 
@@ -159,6 +185,40 @@ describe('linear_gemv.wgsl and linear_gemm.wgsl, over the weights_f32 / weights_
         tuning: GPU_TUNING,
       });
     }
+  });
+
+  // The subgroup gemv must not depend on the subgroup size (8 on lavapipe): workgroups smaller than,
+  // equal to and larger than one subgroup take its one-subgroup and its cross-subgroup paths.
+  for (const subgroupGemv of [
+    { wg: 4, rpt: 1 },
+    { wg: 8, rpt: 4 },
+    { wg: 32, rpt: 2 },
+    { wg: 256, rpt: 4 },
+    { wg: 24, rpt: 1 },
+  ]) {
+    it(`subgroup gemv with wg ${subgroupGemv.wg}, ${subgroupGemv.rpt} outputs`, async () => {
+      for (const [rows, inF, outF] of SHAPES) {
+        await check({
+          dtype: 'F16',
+          variant: 'gemv',
+          subgroups: true,
+          subgroupGemv,
+          rows,
+          inF,
+          outF,
+          bias: true,
+          residual: true,
+          split: 3.4,
+        });
+      }
+    });
+  }
+
+  it('refuses the subgroup path on a device without subgroups', async () => {
+    const base = await testGpu();
+    const noSubgroups = Object.assign(Object.create(base) as Gpu, { features: { subgroups: false } });
+    expect(() => new Linear(noSubgroups, { subgroups: true })).toThrow(DeviceLimitError);
+    expect(new Linear(noSubgroups, {}).gemvPath).toBe('workgroup');
   });
 
   it('runs the chosen variant without a forced one, unchunked', async () => {

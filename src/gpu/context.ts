@@ -1,5 +1,6 @@
 import { DeviceLimitError, GpuError, NoAdapterError } from '../errors.ts';
 import type { ShaderLoader } from './shaders.ts';
+import { defaultKernelTuning, type GpuFeatures, type KernelTuning } from './tuning.ts';
 
 /** Limits the kernels and the engine size themselves against; read from the adapter, never assumed. */
 export interface GpuLimits {
@@ -18,6 +19,13 @@ export interface GpuOptions {
    * models with them); a limit is only ever lowered, never raised past the device's own.
    */
   limits?: Partial<GpuLimits>;
+  /**
+   * Optional features to leave off even when the adapter has them (`{ subgroups: false }` gives a
+   * device like one without them, e.g. Chromium's SwiftShader).
+   */
+  features?: { subgroups?: false };
+  /** Override the kernel paths chosen from the adapter (benchmarks compare paths with it). */
+  tuning?: Partial<KernelTuning>;
 }
 
 type ScopeFilter = 'validation' | 'out-of-memory' | 'internal';
@@ -40,6 +48,10 @@ export class Gpu {
   readonly device: GPUDevice;
   readonly adapterName: string;
   readonly limits: GpuLimits;
+  /** Optional features this device has. */
+  readonly features: GpuFeatures;
+  /** The kernel paths ops take by default on this device (ops may be given their own). */
+  readonly tuning: KernelTuning;
   readonly shaders: ShaderLoader;
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   private readonly live = new Map<GPUBuffer, number>();
@@ -53,12 +65,22 @@ export class Gpu {
    */
   private readonly instance: GPU;
 
-  private constructor(instance: GPU, device: GPUDevice, adapterName: string, limits: GpuLimits, shaders: ShaderLoader) {
+  private constructor(
+    instance: GPU,
+    device: GPUDevice,
+    adapterName: string,
+    limits: GpuLimits,
+    shaders: ShaderLoader,
+    features: GpuFeatures,
+    tuning: Partial<KernelTuning>,
+  ) {
     this.instance = instance;
     this.device = device;
     this.adapterName = adapterName;
     this.limits = limits;
     this.shaders = shaders;
+    this.features = features;
+    this.tuning = { ...defaultKernelTuning(features, adapterName), ...tuning };
     device.addEventListener('uncapturederror', (e) => {
       e.preventDefault();
       this.uncaptured.push((e as GPUUncapturedErrorEvent).error);
@@ -77,10 +99,32 @@ export class Gpu {
     if (!adapter) throw new NoAdapterError(`No WebGPU adapter found.${hint ? ' ' + hint : ''}`);
     const requiredLimits: Record<string, number> = {};
     for (const key of LIMIT_KEYS) requiredLimits[key] = adapter.limits[key];
-    const device = await adapter.requestDevice({ requiredLimits });
+    const subgroups = adapter.features.has('subgroups') && options.features?.subgroups !== false;
+    if ((options.tuning?.subgroupGemv || options.tuning?.subgroupReductions) && !subgroups) {
+      throw new DeviceLimitError(`subgroup kernels were asked for, but the device has no 'subgroups' feature`);
+    }
+    const requiredFeatures = (subgroups ? ['subgroups'] : []) as GPUFeatureName[];
+    const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
     const limits = {} as GpuLimits;
     for (const key of LIMIT_KEYS) limits[key] = Math.min(device.limits[key], options.limits?.[key] ?? Infinity);
-    return new Gpu(gpu, device, describeAdapter(adapter.info), limits, shaders);
+    const info = adapter.info as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
+    const features: GpuFeatures = {
+      subgroups,
+      subgroupMinSize: info?.subgroupMinSize,
+      subgroupMaxSize: info?.subgroupMaxSize,
+    };
+    return new Gpu(gpu, device, describeAdapter(adapter.info), limits, shaders, features, options.tuning ?? {});
+  }
+
+  /**
+   * This device with other kernel paths (benchmarks compare paths on one device with it): ops built
+   * on the view take its tuning; buffers, pipelines and error handling are the device's own.
+   */
+  withTuning(tuning: Partial<KernelTuning>): Gpu {
+    if ((tuning.subgroupGemv || tuning.subgroupReductions) && !this.features.subgroups) {
+      throw new DeviceLimitError(`subgroup kernels were asked for, but the device has no 'subgroups' feature`);
+    }
+    return Object.assign(Object.create(this) as Gpu, { tuning: { ...this.tuning, ...tuning } });
   }
 
   /**

@@ -9,7 +9,7 @@ export type ShaderLoader = (name: string) => string;
 export const STEP_PRELUDE = 'step';
 
 /** Global directives, which WGSL requires before every declaration. */
-const DIRECTIVE = /^[ \t]*(?:enable|requires|diagnostic)\b[^;]*;[ \t]*$/gm;
+export const DIRECTIVE = /^[ \t]*(?:enable|requires|diagnostic)\b[^;]*;[ \t]*$/gm;
 
 /** A shader that names `Step` as a type gets the Step prelude, placed after its leading directives. */
 export function withStepPrelude(body: string, prelude: string): string {

@@ -1,6 +1,7 @@
 import { f32Bits, type Gpu } from '../gpu/context.ts';
-import { bindBuffers, BoundDispatch, groups, type Bound, type StepShape } from '../gpu/kernel.ts';
+import { bindBuffers, BoundDispatch, dispatchLinear, groups, type Bound, type StepShape } from '../gpu/kernel.ts';
 import { DeviceLimitError } from '../errors.ts';
+import { joinWgsl } from './wgsl.ts';
 
 /** One layer's KV cache: keys and values `[batch][heads][maxSeq][headDim]`, f32. */
 export interface KvCache {
@@ -20,7 +21,22 @@ export interface AttentionBinding {
   maxSeq: number;
 }
 
-export const MAX_HEAD_DIM = 256; // size of the query scratch in attention.wgsl
+export const MAX_HEAD_DIM = 256; // size of the query scratch in attention.wgsl and attention_split.wgsl
+
+/** Steps with at most this many tokens per sequence (decode, a short verify) may take the split path. */
+export const SPLIT_MAX_TOKENS = 8;
+
+export interface AttentionTuning {
+  /** attention_split.wgsl reduces with subgroup operations (reduce_subgroup.wgsl); default `gpu.tuning.subgroupReductions`. */
+  subgroups: boolean;
+  /** Split the keys (attention_split + attention_reduce) once a query sees this many; default `gpu.tuning.attentionSplitMinKeys`. */
+  splitMinKeys: number;
+  /** Keys per block of attention_split.wgsl. */
+  splitBlock: number;
+}
+
+/** Which attention kernels a step runs. */
+export type AttentionPath = 'single' | 'split';
 
 /** Bytes of one layer's K (or V) cache `[batch][heads][maxSeq][headDim]` f32. */
 export function kvCacheBytes(batch: number, heads: number, headDim: number, maxSeq: number): number {
@@ -39,10 +55,39 @@ export function attentionWorkgroupBytes(maxSeq: number): number {
 export class Attention {
   private readonly write: GPUComputePipeline;
   private readonly gpu: Gpu;
+  readonly tuning: AttentionTuning;
+  /**
+   * The split path's scratch, shared by every layer bound with the same size: layers run one after
+   * another, so one buffer serves them all. Destroyed when its last user is disposed.
+   */
+  private readonly scratch = new Map<number, { buffer: GPUBuffer; users: number }>();
 
-  constructor(gpu: Gpu) {
+  /** Tuning defaults to the device's (`gpu.tuning`); tests and benchmarks force each path with it. */
+  constructor(gpu: Gpu, tuning: Partial<AttentionTuning> = {}) {
     this.gpu = gpu;
+    this.tuning = {
+      subgroups: gpu.tuning.subgroupReductions,
+      splitMinKeys: gpu.tuning.attentionSplitMinKeys,
+      splitBlock: gpu.tuning.attentionSplitBlock,
+      ...tuning,
+    };
+    if (this.tuning.subgroups && !gpu.features.subgroups)
+      throw new DeviceLimitError(`subgroup attention needs the 'subgroups' feature, which this device lacks`);
     this.write = gpu.pipeline('kv_cache_write', () => gpu.shaders('kv_cache_write'));
+  }
+
+  private splitPipelines(): [GPUComputePipeline, GPUComputePipeline] {
+    const { subgroups, splitBlock } = this.tuning;
+    const reduce = subgroups ? 'reduce_subgroup' : 'reduce_workgroup';
+    const constants = { BLOCK: splitBlock };
+    return [
+      this.gpu.pipeline(
+        `attention_split:${reduce}:block=${splitBlock}`,
+        () => joinWgsl([this.gpu.shaders(reduce), this.gpu.shaders('attention_split')]),
+        constants,
+      ),
+      this.gpu.pipeline(`attention_reduce:block=${splitBlock}`, () => this.gpu.shaders('attention_reduce'), constants),
+    ];
   }
 
   private attendPipeline(maxSeq: number): GPUComputePipeline {
@@ -68,7 +113,7 @@ export class Attention {
   }
 
   /** The cache append and the attention, in dispatch order. */
-  bind(b: AttentionBinding): [Bound, Bound] {
+  bind(b: AttentionBinding): [Bound, AttentionBound] {
     if (b.headDim > MAX_HEAD_DIM) throw new DeviceLimitError(`head_dim ${b.headDim} exceeds ${MAX_HEAD_DIM}`);
     const hidden = b.heads * b.headDim;
     const writeParams = this.gpu.uniform(`${b.label}.kv.params`, [b.heads, b.headDim]);
@@ -90,23 +135,118 @@ export class Attention {
       b.mask,
       b.output,
     ]);
-    return [
-      new BoundDispatch(
-        this.gpu,
-        'kv_cache_write',
-        this.write,
-        writeGroup,
-        (s: StepShape) => groups(s.batch * s.tokens * hidden, 64),
-        () => this.gpu.destroy(writeParams),
-      ),
-      new BoundDispatch(
-        this.gpu,
-        'attention',
-        attend,
-        group,
-        (s: StepShape) => s.batch * s.tokens * b.heads,
-        () => this.gpu.destroy(params),
-      ),
-    ];
+    const writeBound = new BoundDispatch(
+      this.gpu,
+      'kv_cache_write',
+      this.write,
+      writeGroup,
+      (s: StepShape) => groups(s.batch * s.tokens * hidden, 64),
+      () => this.gpu.destroy(writeParams),
+    );
+    const single = new BoundDispatch(
+      this.gpu,
+      'attention',
+      attend,
+      group,
+      (s: StepShape) => s.batch * s.tokens * b.heads,
+      () => this.gpu.destroy(params),
+    );
+    return [writeBound, new AttentionBound(this.gpu, single, this.bindSplit(b, params))];
+  }
+
+  /**
+   * The split path's dispatches, or undefined when its scratch would not fit one binding (the
+   * single path then serves every step). The scratch holds `SPLIT_MAX_TOKENS` queries per sequence
+   * of the largest batch the mask holds.
+   */
+  private bindSplit(b: AttentionBinding, params: GPUBuffer): SplitDispatch | undefined {
+    if (!Number.isFinite(this.tuning.splitMinKeys)) return undefined;
+    const batch = Math.floor(b.mask.size / (4 * b.maxSeq));
+    const blocks = Math.ceil(b.maxSeq / this.tuning.splitBlock);
+    const bytes = batch * SPLIT_MAX_TOKENS * b.heads * blocks * (b.headDim + 2) * 4;
+    if (bytes > this.gpu.limits.maxStorageBufferBindingSize) return undefined;
+    const shared = this.scratch.get(bytes) ?? {
+      buffer: this.gpu.buffer(`attention.split.partials[${bytes}]`, bytes, GPUBufferUsage.STORAGE),
+      users: 0,
+    };
+    shared.users++;
+    this.scratch.set(bytes, shared);
+    const partials = shared.buffer;
+    const release = () => {
+      if (--shared.users === 0) {
+        this.scratch.delete(bytes);
+        this.gpu.destroy(partials);
+      }
+    };
+    const [split, reduce] = this.splitPipelines();
+    return {
+      split,
+      reduce,
+      splitGroup: bindBuffers(this.gpu, split, `${b.label}.split`, [
+        b.step,
+        params,
+        b.qkv,
+        b.cache.k,
+        b.cache.v,
+        b.mask,
+        partials,
+      ]),
+      reduceGroup: bindBuffers(this.gpu, reduce, `${b.label}.reduce`, [b.step, params, partials, b.output]),
+      release,
+      heads: b.heads,
+      minKeys: this.tuning.splitMinKeys,
+      block: this.tuning.splitBlock,
+    };
+  }
+}
+
+interface SplitDispatch {
+  split: GPUComputePipeline;
+  reduce: GPUComputePipeline;
+  splitGroup: GPUBindGroup;
+  reduceGroup: GPUBindGroup;
+  /** lets go of the shared scratch, [batch * SPLIT_MAX_TOKENS][heads][blocks][headDim + 2] f32 */
+  release: () => void;
+  heads: number;
+  minKeys: number;
+  block: number;
+}
+
+/** attention.wgsl, or attention_split.wgsl + attention_reduce.wgsl, chosen per step by `path`. */
+export class AttentionBound implements Bound {
+  readonly op = 'attention';
+
+  constructor(
+    private readonly gpu: Gpu,
+    private readonly single: Bound,
+    private readonly splitK: SplitDispatch | undefined,
+  ) {}
+
+  /** The kernels `encode` runs for this step shape: split for few queries over many keys. */
+  path(shape: StepShape): AttentionPath {
+    const s = this.splitK;
+    const keys = shape.past + shape.tokens;
+    return s && shape.tokens <= SPLIT_MAX_TOKENS && keys >= s.minKeys ? 'split' : 'single';
+  }
+
+  encode(pass: GPUComputePassEncoder, shape: StepShape): void {
+    const s = this.splitK;
+    if (!s || this.path(shape) === 'single') {
+      this.single.encode(pass, shape);
+      return;
+    }
+    const queries = shape.batch * shape.tokens * s.heads;
+    if (queries === 0) return;
+    pass.setPipeline(s.split);
+    pass.setBindGroup(0, s.splitGroup);
+    dispatchLinear(this.gpu, pass, queries * Math.ceil((shape.past + shape.tokens) / s.block));
+    pass.setPipeline(s.reduce);
+    pass.setBindGroup(0, s.reduceGroup);
+    dispatchLinear(this.gpu, pass, queries);
+  }
+
+  dispose(): void {
+    this.single.dispose();
+    this.splitK?.release();
   }
 }

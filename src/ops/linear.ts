@@ -7,6 +7,8 @@ import {
   type StepShape,
   type WeightDType,
 } from '../gpu/kernel.ts';
+import { isCpuAdapterName } from '../gpu/tuning.ts';
+import { DeviceLimitError } from '../errors.ts';
 import { constsKey, withWeights, type WgslConst } from './wgsl.ts';
 
 export interface LinearBinding {
@@ -47,27 +49,52 @@ export interface GemvTuning {
   rpt: number;
 }
 
+/** linear_gemv_subgroup.wgsl's shape: threads per workgroup, all on the same `rpt` (1, 2 or 4) outputs. */
+export interface SubgroupGemvTuning {
+  wg: number;
+  rpt: number;
+}
+
 export interface LinearTuning {
+  /** linear_gemv.wgsl (workgroup-memory reduction, or none with tpr 1) */
   gemv: GemvTuning;
-  /** Row counts above this run linear_gemm; at or below, linear_gemv in tiles of up to 8 rows. */
+  /** linear_gemv_subgroup.wgsl */
+  subgroupGemv: SubgroupGemvTuning;
+  /** Decode rows run linear_gemv_subgroup.wgsl (true) or linear_gemv.wgsl; default `gpu.tuning.subgroupGemv`. */
+  subgroups: boolean;
+  /** Row counts above this run linear_gemm; at or below, gemv in tiles of up to 8 rows. */
   gemvMaxRows: number;
 }
+
+/** The kernel shapes of a tuning, without the path choice (which follows the device's features). */
+export type LinearShapes = Omit<LinearTuning, 'subgroups'>;
 
 /**
  * CPU adapters (lavapipe, SwiftShader) run invocations as SIMD lanes: one lane per 4 outputs and no
  * barriers is fastest (bench/bandwidth.ts), and the barrier-tiled gemm lost to 8-row gemv tiles even at
  * 128 rows (2-4x on lavapipe), so they never switch. GPUs want coalesced reads and tiled prefill; their
  * default is a reasoned starting point, to be re-tuned with `bench/bandwidth.ts --sweep` on the device.
+ * The subgroup gemv's CPU shape is one 8-thread workgroup, one lavapipe subgroup, so it takes no
+ * barrier (`bench/bandwidth.ts --sweep` compares others); on GPUs 128 threads cover a 768-wide f16
+ * row in two coalesced reads.
  */
-export const CPU_TUNING: LinearTuning = { gemv: { wg: 64, tpr: 1, rpt: 4 }, gemvMaxRows: Infinity };
-export const GPU_TUNING: LinearTuning = { gemv: { wg: 128, tpr: 32, rpt: 2 }, gemvMaxRows: GEMV_MAX_ROWS };
+export const CPU_TUNING: LinearShapes = {
+  gemv: { wg: 64, tpr: 1, rpt: 4 },
+  subgroupGemv: { wg: 8, rpt: 4 },
+  gemvMaxRows: Infinity,
+};
+export const GPU_TUNING: LinearShapes = {
+  gemv: { wg: 128, tpr: 32, rpt: 2 },
+  subgroupGemv: { wg: 128, rpt: 2 },
+  gemvMaxRows: GEMV_MAX_ROWS,
+};
 
 export function isCpuAdapter(gpu: Gpu): boolean {
-  return /llvmpipe|lavapipe|swiftshader|software/i.test(gpu.adapterName);
+  return isCpuAdapterName(gpu.adapterName);
 }
 
 export function defaultTuning(gpu: Gpu): LinearTuning {
-  return isCpuAdapter(gpu) ? CPU_TUNING : GPU_TUNING;
+  return { ...(isCpuAdapter(gpu) ? CPU_TUNING : GPU_TUNING), subgroups: gpu.tuning.subgroupGemv };
 }
 
 export function linearVariant(rows: number, gemvMaxRows = GEMV_MAX_ROWS): LinearVariant {
@@ -114,27 +141,50 @@ interface ChunkDispatch {
 
 /**
  * y = act(W x + b) (+ y): the one matrix op of the model. Two kernels, chosen per step from the row
- * count: linear_gemv streams the weights once for decode-sized batches, linear_gemm tiles for prefill.
+ * count: a gemv streams the weights once for decode-sized batches (linear_gemv_subgroup where the
+ * tuning says subgroups, else linear_gemv), linear_gemm tiles for prefill.
  */
 export class Linear {
-  private readonly gemv: GemvTuning;
-  private readonly gemvMaxRows: number;
+  private readonly tuning: LinearTuning;
 
-  /** Tuning defaults to the adapter's kind (`defaultTuning`); the bench and tests override it. */
+  /** Tuning defaults to the adapter's kind and features (`defaultTuning`); the bench and tests override it. */
   constructor(
     private readonly gpu: Gpu,
     tuning: Partial<LinearTuning> = {},
   ) {
-    const base = defaultTuning(gpu);
-    this.gemv = tuning.gemv ?? base.gemv;
-    this.gemvMaxRows = tuning.gemvMaxRows ?? base.gemvMaxRows;
-    const { wg, tpr, rpt } = this.gemv;
-    if (![1, 2, 4].includes(rpt)) throw new RangeError(`gemv rpt must be 1, 2 or 4, got ${rpt}`);
-    if (wg % tpr !== 0 || (tpr & (tpr - 1)) !== 0)
-      throw new RangeError(`gemv tpr ${tpr} must be a power of two dividing wg ${wg}`);
+    this.tuning = { ...defaultTuning(gpu), ...tuning };
+    const { gemv, subgroupGemv, subgroups } = this.tuning;
+    for (const rpt of [gemv.rpt, subgroupGemv.rpt])
+      if (![1, 2, 4].includes(rpt)) throw new RangeError(`gemv rpt must be 1, 2 or 4, got ${rpt}`);
+    if (gemv.wg % gemv.tpr !== 0 || (gemv.tpr & (gemv.tpr - 1)) !== 0)
+      throw new RangeError(`gemv tpr ${gemv.tpr} must be a power of two dividing wg ${gemv.wg}`);
+    if (subgroups && !gpu.features.subgroups)
+      throw new DeviceLimitError(`the subgroup gemv needs the 'subgroups' feature, which this device lacks`);
   }
 
-  private pipeline(body: 'linear_gemv' | 'linear_gemm', f: Flags, consts: Record<string, WgslConst>) {
+  /** Which gemv kernel decode rows run. */
+  get gemvPath(): 'subgroup' | 'workgroup' {
+    return this.tuning.subgroups ? 'subgroup' : 'workgroup';
+  }
+
+  // The gemv pipeline for input-row tile `bt` and the outputs one of its workgroups writes.
+  private gemvPipeline(f: Flags, bt: number): GPUComputePipeline {
+    const { gemv, subgroupGemv, subgroups } = this.tuning;
+    return subgroups
+      ? this.pipeline('linear_gemv_subgroup', f, { WG: subgroupGemv.wg, RPT: subgroupGemv.rpt, BT: bt })
+      : this.pipeline('linear_gemv', f, { WG: gemv.wg, TPR: gemv.tpr, RPT: gemv.rpt, BT: bt });
+  }
+
+  private get gemvOuts(): number {
+    const { gemv, subgroupGemv, subgroups } = this.tuning;
+    return subgroups ? subgroupGemv.rpt : (gemv.wg / gemv.tpr) * gemv.rpt;
+  }
+
+  private pipeline(
+    body: 'linear_gemv' | 'linear_gemv_subgroup' | 'linear_gemm',
+    f: Flags,
+    consts: Record<string, WgslConst>,
+  ) {
     const all = { ...consts, RELU: f.relu, RESIDUAL: f.residual };
     const key = `${body}|${f.dtype}|bias=${f.bias}|xvec4=${f.xVec4}|${constsKey(all)}`;
     return this.gpu.pipeline(key, () => withWeights(this.gpu, f.dtype, body, all, ioDecls(f)));
@@ -149,9 +199,7 @@ export class Linear {
       residual: b.residual ?? false,
       xVec4: m.cols % 4 === 0,
     };
-    const gemvPipes = GEMV_BT.map((bt) =>
-      this.pipeline('linear_gemv', flags, { WG: this.gemv.wg, TPR: this.gemv.tpr, RPT: this.gemv.rpt, BT: bt }),
-    );
+    const gemvPipes = GEMV_BT.map((bt) => this.gemvPipeline(flags, bt));
     const gemmPipe = this.pipeline('linear_gemm', flags, {});
     const chunks: ChunkDispatch[] = m.chunks.map((c, i) => {
       const params = this.gpu.uniform(`${b.label}.params[${i}]`, [
@@ -173,15 +221,7 @@ export class Linear {
         params,
       };
     });
-    return new LinearBound(
-      this.gpu,
-      b.rows,
-      chunks,
-      gemvPipes,
-      gemmPipe,
-      (this.gemv.wg / this.gemv.tpr) * this.gemv.rpt,
-      this.gemvMaxRows,
-    );
+    return new LinearBound(this.gpu, b.rows, chunks, gemvPipes, gemmPipe, this.gemvOuts, this.tuning.gemvMaxRows);
   }
 }
 

@@ -1,5 +1,6 @@
 import type { Gpu } from '../gpu/context.ts';
 import type { WeightDType } from '../gpu/kernel.ts';
+import { DIRECTIVE } from '../gpu/shaders.ts';
 
 /** A compile-time constant for a generated WGSL header: integers become u32, booleans bool. */
 export type WgslConst = number | boolean;
@@ -35,9 +36,24 @@ export function weightPrelude(gpu: Gpu, dtype: WeightDType): string {
 }
 
 /**
- * Shader source for a kernel body that reads a GpuMatrix: the prelude for `dtype` (first, so a prelude
- * may open with an `enable` directive), then generated consts, then `extra` (generated declarations
- * such as optional bindings), then `shaders/<body>.wgsl`.
+ * `parts` joined, with every global directive (`enable subgroups;`, `enable f16;`, ...) moved to the
+ * front once, since WGSL wants them before any declaration and both a prelude and a body may have one.
+ */
+export function joinWgsl(parts: string[]): string {
+  const directives = new Set<string>();
+  const bodies = parts.map((p) =>
+    p.replace(DIRECTIVE, (d) => {
+      directives.add(d.trim());
+      return '';
+    }),
+  );
+  return [...directives, ...bodies].join('\n');
+}
+
+/**
+ * Shader source for a kernel body that reads a GpuMatrix: the prelude for `dtype`, then generated
+ * consts, then `extra` (generated declarations such as optional bindings), then
+ * `shaders/<body>.wgsl`, with the directives of all of them first.
  * Pipeline keys must include `dtype`, every const and whatever `extra` depends on.
  */
 export function withWeights(
@@ -47,5 +63,5 @@ export function withWeights(
   consts: Record<string, WgslConst> = {},
   extra = '',
 ): string {
-  return [weightPrelude(gpu, dtype), wgslConsts(consts), extra, gpu.shaders(body)].join('\n');
+  return joinWgsl([weightPrelude(gpu, dtype), wgslConsts(consts), extra, gpu.shaders(body)]);
 }
