@@ -8,6 +8,7 @@ import { architectureOf } from '../models/index.ts';
 import type { UploadMatrixOptions } from '../ops/matrix.ts';
 import { ForwardProgram, Kernels } from './forward.ts';
 import { generate, type GenerateResult } from './generate.ts';
+import { generateExact } from './speculative.ts';
 import type { GpuModel } from './model.ts';
 import { prepareGeneration, type EngineGenerateOptions, type Generation } from './request.ts';
 import { SessionBuffers, type SessionShape } from './session.ts';
@@ -80,16 +81,17 @@ export class Engine {
     const promptLength = Math.max(...g.prompts.map((p) => p.length));
     // Positions the session holds: the prompt and the tokens fed back, capped at the table.
     const total = Math.min(promptLength + g.stop.maxNewTokens, this.config.max_position_embeddings);
-    const { buffers, program } = await this.sessionFor(g.prompts.length, promptLength, total);
+    // Exact mode's verifier runs K + 1 tokens per sequence and reads the head's logits for each.
+    const headRows = g.exact ? g.exact.draftTokens + 1 : 1;
+    const { buffers, program } = await this.sessionFor(g.prompts.length, promptLength, total, headRows);
     const decode = this.tokenizer ? (ids: number[]) => this.tokenizer!.decode(ids) : undefined;
     const costs = this.model.decodeCosts(g.prompts.length);
-    const result = await generate({ gpu: this.gpu, config: this.config, buffers, program, decode, costs }, g).catch(
-      (e: unknown) => {
-        // What the device rejected may have left the session half-written: the next request starts afresh.
-        if (e instanceof GpuError) this.disposeSession();
-        throw e;
-      },
-    );
+    const target = { gpu: this.gpu, config: this.config, buffers, program, decode, costs };
+    const result = await (g.exact ? generateExact(target, g) : generate(target, g)).catch((e: unknown) => {
+      // What the device rejected may have left the session half-written: the next request starts afresh.
+      if (e instanceof GpuError) this.disposeSession();
+      throw e;
+    });
     return { ...result, schedule: g.plan.label };
   }
 
@@ -104,13 +106,15 @@ export class Engine {
    * The session for this request: the current one if it fits, else a new one, created all-or-nothing
    * (sizes checked first; anything the device then refuses is freed and reported as an error).
    */
-  private async sessionFor(batch: number, promptLength: number, totalLength: number) {
-    if (this.session?.buffers.fits(batch, promptLength, totalLength)) return this.session;
+  private async sessionFor(batch: number, promptLength: number, totalLength: number, headRows: number) {
+    if (this.session?.buffers.fits(batch, promptLength, totalLength, headRows)) return this.session;
     const c = this.config;
     const shape: SessionShape = {
       batch,
-      promptCapacity: promptLength,
+      // The token rows also carry exact mode's verify forward (headRows tokens per sequence).
+      promptCapacity: Math.max(promptLength, headRows),
       maxSeq: Math.min(Math.ceil(totalLength / SEQ_BLOCK) * SEQ_BLOCK, c.max_position_embeddings),
+      headRows,
     };
     // A request the device cannot hold is refused before the current session is let go.
     SessionBuffers.check(this.gpu, this.model, shape);
