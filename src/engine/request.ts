@@ -68,10 +68,10 @@ export const MAX_DRAFT_TOKENS = 8;
 
 /**
  * Exact mode's options, or undefined without it. A schedule that runs every layer at every decode
- * step of this request has nothing to draft: refused (ScheduleError) rather than silently run at
+ * step has nothing to draft: refused (ScheduleError) rather than silently run at
  * full depth, so a caller asking for a speedup learns that it gets none.
  */
-function toExact(exact: unknown, plan: SkipPlan, maxNewTokens: number): ExactOptions | undefined {
+function toExact(exact: unknown, plan: SkipPlan): ExactOptions | undefined {
   if (exact === undefined || exact === false) return undefined;
   let draftTokens = DEFAULT_DRAFT_TOKENS;
   if (typeof exact === 'object' && exact !== null && !Array.isArray(exact)) {
@@ -85,12 +85,11 @@ function toExact(exact: unknown, plan: SkipPlan, maxNewTokens: number): ExactOpt
   } else if (exact !== true) {
     throw new RequestError(`exact must be true, false or { draftTokens: K } (got ${describe(exact)})`);
   }
-  // Layer sets only shrink, so the last decode step of the request skips the most.
-  const last = Math.max(0, maxNewTokens - 2);
-  if (plan.layerCount(last) === plan.numLayers) {
+  // Layer sets only shrink, so a schedule's last (or any far-off) step skips the most.
+  if (plan.layerCount(Number.MAX_SAFE_INTEGER) === plan.numLayers) {
     throw new ScheduleError(
       `exact mode needs a schedule that skips layers to draft with; ${plan.label} runs all ` +
-        `${plan.numLayers} layers at every decode step of this request (drop exact, or pick a schedule)`,
+        `${plan.numLayers} layers at every decode step (drop exact, or pick a schedule)`,
     );
   }
   return { draftTokens };
@@ -221,7 +220,7 @@ export function prepareGeneration(
     sampling: o.sampling ? resolveSeed(o.sampling) : undefined,
     stop: { ...stop, maxNewTokens: Math.min(o.maxNewTokens, room) },
     returnLogits: o.returnLogits ?? false,
-    exact: toExact(o.exact, plan, Math.min(o.maxNewTokens, room)),
+    exact: toExact(o.exact, plan),
     signal: o.signal,
     onStep: o.onStep,
     observe: o.observe,

@@ -247,7 +247,9 @@ export async function generateExact(t: GenerationTarget, o: Generation): Promise
     const running = judged.filter((v) => v !== null).length;
     let accepted = 0;
     let produced = 0;
-    for (let i = 0; i < advance; i++) {
+    let positions = 0;
+    // Tokens after every sequence has finished are never emitted, as in the plain loop.
+    for (let i = 0; i < advance && !trackers.every((tr) => tr.finished); i++, positions++) {
       const verdict = judged.map((v): TokenVerdict | null =>
         !v ? null : i < v.accepted ? 'accepted' : k === 0 ? 'full' : i === k ? 'bonus' : 'corrected',
       );
@@ -257,8 +259,8 @@ export async function generateExact(t: GenerationTarget, o: Generation): Promise
       accepted += counts.accepted;
       produced += counts.produced;
     }
-    meter.addVerify({ positions: advance, tokens: produced, running, drafted: k * running, accepted });
-    return advance;
+    meter.addVerify({ positions, tokens: produced, running, drafted: k * running, accepted });
+    return positions;
   }
 
   /**
