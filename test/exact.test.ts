@@ -3,6 +3,9 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Engine, type EngineResult } from '../src/engine/engine.ts';
 import type { StepEvent } from '../src/engine/generate.ts';
+import { RequestError, ScheduleError } from '../src/errors.ts';
+import { nodeGpu } from '../src/gpu/node.ts';
+import { loadWeights } from '../src/model/checkpoint.ts';
 import { dirSource } from '../src/model/source-node.ts';
 import { ORACLE_ROOT } from './helpers/oracle.ts';
 import { testGpu } from './helpers/gpu.ts';
@@ -158,5 +161,41 @@ describe('exact mode (greedy) gives the full-depth output', () => {
       const exact = await e.generate([HELD_OUT[40]], { ...opts, schedule: PRESETS['5x'], exact: { draftTokens: 8 } });
       expectSameOutput(exact, full);
     }
+  });
+});
+
+describe('exact mode refuses bad input by name', () => {
+  it('K outside 1..8 or a malformed option: RequestError; a schedule with nothing to draft: ScheduleError', async () => {
+    const e = await load(path.join(ORACLE_ROOT, 'opt-tiny-preln-f32'));
+    const base = { maxNewTokens: 4, schedule: 'linear:max=6,min=2,warmup=1,span=4' };
+    for (const exact of [
+      { draftTokens: 0 },
+      { draftTokens: 9 },
+      { draftTokens: 2.5 },
+      { draftTokens: '4' },
+      'yes',
+      1,
+    ]) {
+      expect(() => e.prepare([[2, 5]], { ...base, exact } as never)).toThrow(RequestError);
+    }
+    expect(() => e.prepare([[2, 5]], { ...base, exact: { draftTokens: 9 } })).toThrow(/1\.\.8/);
+    for (const schedule of [undefined, 'full', 'linear:max=6,min=6,warmup=1,span=4']) {
+      expect(() => e.prepare([[2, 5]], { ...base, schedule, exact: true })).toThrow(ScheduleError);
+    }
+    expect(e.prepare([[2, 5]], { ...base, exact: true }).exact).toEqual({ draftTokens: 4 });
+    expect(e.prepare([[2, 5]], { ...base, exact: false }).exact).toBeUndefined();
+  });
+
+  it('a device that cannot hold the K + 1 verify rows: DeviceLimitError naming exact mode; plain mode still runs', async () => {
+    const dir = path.join(ORACLE_ROOT, 'opt-tiny-preln-f32');
+    const gpu = await nodeGpu({ limits: { maxStorageBufferBindingSize: 24 * 1024 } });
+    const e = Engine.fromWeights(gpu, await loadWeights(dirSource(dir)));
+    engines.push(e);
+    const opts = { maxNewTokens: 8, eosTokenId: null, schedule: 'linear:max=6,min=1,warmup=0,span=4' };
+    await expect(e.generate([[2, 17, 341]], { ...opts, exact: { draftTokens: 8 } })).rejects.toThrow(
+      /exact mode with 8 draft tokens verifies 9 rows per sequence/,
+    );
+    const ok = await e.generate([[2, 17, 341]], { ...opts, exact: { draftTokens: 2 } });
+    expect(ok.tokens[0]).toEqual((await e.generate([[2, 17, 341]], { maxNewTokens: 8, eosTokenId: null })).tokens[0]);
   });
 });

@@ -83,7 +83,16 @@ export class Engine {
     const total = Math.min(promptLength + g.stop.maxNewTokens, this.config.max_position_embeddings);
     // Exact mode's verifier runs K + 1 tokens per sequence and reads the head's logits for each.
     const headRows = g.exact ? g.exact.draftTokens + 1 : 1;
-    const { buffers, program } = await this.sessionFor(g.prompts.length, promptLength, total, headRows);
+    const { buffers, program } = await this.sessionFor(g.prompts.length, promptLength, total, headRows).catch(
+      (e: unknown) => {
+        if (!(e instanceof DeviceLimitError) || !g.exact) throw e;
+        throw new DeviceLimitError(
+          `exact mode with ${g.exact.draftTokens} draft tokens verifies ${headRows} rows per sequence: ${e.message} ` +
+            `(or draft fewer tokens)`,
+          { cause: e },
+        );
+      },
+    );
     const decode = this.tokenizer ? (ids: number[]) => this.tokenizer!.decode(ids) : undefined;
     const costs = this.model.decodeCosts(g.prompts.length);
     const target = { gpu: this.gpu, config: this.config, buffers, program, decode, costs };
