@@ -183,6 +183,7 @@ export class SkipDecodeEngine implements GenerationEngine {
         metrics: r.metrics,
         logits: r.logits,
         seed: r.seed,
+        ...(r.verdicts ? { verdicts: r.verdicts } : {}),
         timing: { queuedMs, ...r.timing },
       };
       if (r.finishReasons.includes('abort')) throw stopped(controller.signal, output);

@@ -36,6 +36,7 @@ function toRequest(args: GenerateArgs): GenerateRequest {
     stop: args.stop,
     stopTokenIds: args.stopTokenIds,
     returnLogits: Boolean(args.logitsOut),
+    exact: args.exact,
   };
 }
 
@@ -67,6 +68,7 @@ async function generate(engine: SkipDecodeEngine, args: GenerateArgs): Promise<v
         schedule: out.schedule,
         seed: out.seed,
         metrics: m,
+        ...(out.verdicts ? { verdicts: out.verdicts } : {}),
         adapter: engine.info.adapter,
       }),
     );
@@ -80,11 +82,19 @@ async function generate(engine: SkipDecodeEngine, args: GenerateArgs): Promise<v
       `theoretical ${m.theoreticalSpeedup.toFixed(2)}x, bound ${m.boundSpeedup?.toFixed(2)}x; ` +
       `prefill ${out.timing.prefillMs.toFixed(1)} ms, decode ${m.decodeTokensPerSecond.toFixed(1)} tokens/s on ${engine.info.adapter}`,
   );
+  const s = m.speculative;
+  if (s) {
+    console.log(
+      `exact: ${s.cycles} cycles, ${s.accepted}/${s.drafted} drafts accepted (${(s.acceptanceRate * 100).toFixed(1)}%), ` +
+        `${s.meanAcceptedPerCycle.toFixed(2)} per cycle; the output is full depth's`,
+    );
+  }
 }
 
 /** Skipping layers of a model not fine-tuned for it costs quality; say so rather than hide it. */
 function warnIfNotTunedForSkipping(engine: SkipDecodeEngine, args: GenerateArgs): void {
-  if (args.schedule.kind === 'full' || engine.info.fineTunedForSkipping) return;
+  // Exact mode's output is full depth's: skipping only drafts, so quality is not at stake.
+  if (args.schedule.kind === 'full' || args.exact || engine.info.fineTunedForSkipping) return;
   console.error(
     `note: ${formatSchedule(args.schedule)} skips layers of a model that was not fine-tuned for skipping; ` +
       'expect lower quality than at full depth (see training/ for the recipe that fixes this).',
