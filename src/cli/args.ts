@@ -21,7 +21,7 @@ export const USAGE = `usage:
                       [--stop TEXT]... [--stop-token-id ID]... [--exact [--draft-tokens K]]
   skipdecode bench    --model <dir|url> [--batch 1,4] [--new-tokens 32] [--prompt-tokens 16]
                       [--schedule linear:max=12,min=3,warmup=1,span=32] [--reps 3] [--json]
-                      [--exact [--draft-tokens K]]
+                      [--exact [--draft-tokens K] [--prompt TEXT]...]
 
 --input-ids: token ids per sequence, ';' between the sequences of a batch (left-padded).
 --prompt:    text, tokenized with the model's tokenizer.json (</s> prepended); repeat for a batch.
@@ -56,6 +56,8 @@ export interface BenchArgs {
   reps: number;
   json: boolean;
   exact?: { draftTokens: number };
+  /** Text prompts for bench --exact (cycled to fill a batch); without them, random token ids. */
+  prompts?: string[];
 }
 
 export function parseCommandLine(argv: string[]): GenerateArgs | BenchArgs {
@@ -91,6 +93,7 @@ export function parseCommandLine(argv: string[]): GenerateArgs | BenchArgs {
       reps: int('reps', v.reps, 3),
       json: Boolean(v.json),
       exact,
+      prompts: v.prompt,
     };
   }
   if ((v['input-ids'] === undefined) === (v.prompt === undefined)) {

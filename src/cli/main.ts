@@ -7,6 +7,7 @@ import { openSource } from '../model/source-node.ts';
 import { formatSchedule } from '../skip/schedule.ts';
 import { OutputFileError, parseCommandLine, USAGE, UsageError, type GenerateArgs } from './args.ts';
 import { runBench } from './bench.ts';
+import { runExactBench } from './bench-exact.ts';
 
 async function main(argv: string[]): Promise<number> {
   if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
@@ -18,7 +19,7 @@ async function main(argv: string[]): Promise<number> {
   if (args.command === 'generate' && args.logitsOut) checkWritable(args.logitsOut);
   const engine = await loadEngine(openSource(args.model));
   if (args.command === 'bench') {
-    await runBench(engine, args);
+    await (args.exact ? runExactBench(engine, args) : runBench(engine, args));
     return 0;
   }
   await generate(engine, args);

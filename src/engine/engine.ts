@@ -158,19 +158,27 @@ export class Engine {
   /**
    * Median wall time of one decode-shaped step (batch rows, one token each) running `layers`, with
    * its readback, on the session the last `generate` used. Benchmarks time the fixed part of a step
-   * (no layers) against a full one with it. Writes nothing a later generation depends on.
+   * (no layers) against a full one with it, and exact mode's verify forward with `tokens` > 1 (a
+   * session an exact request sized). Writes nothing a later generation depends on.
    */
-  async profileStep(layers: readonly number[], reps: number): Promise<number> {
+  async profileStep(layers: readonly number[], reps: number, tokens = 1): Promise<number> {
     if (!this.session) throw new Error('profileStep needs a session: run generate first');
     const { buffers, program } = this.session;
-    const shape = { batch: buffers.shape.batch, tokens: 1, past: buffers.shape.promptCapacity };
+    if (tokens > buffers.shape.promptCapacity)
+      throw new Error(`the session holds ${buffers.shape.promptCapacity} tokens per sequence, not ${tokens}`);
+    const shape = { batch: buffers.shape.batch, tokens, past: buffers.shape.promptCapacity };
     const times: number[] = [];
     for (let i = 0; i < reps; i++) {
       const t0 = performance.now();
-      const encoder = this.gpu.device.createCommandEncoder();
-      program.encode(encoder, shape, layers);
-      encoder.copyBufferToBuffer(buffers.nextIds, 0, buffers.readIds[0], 0, shape.batch * 4);
-      this.gpu.device.queue.submit([encoder.finish()]);
+      const readback = (encoder: GPUCommandEncoder) =>
+        encoder.copyBufferToBuffer(buffers.nextIds, 0, buffers.readIds[0], 0, shape.batch * 4);
+      if (tokens > 1) program.submitAllPositions(shape, layers, undefined, readback);
+      else {
+        const encoder = this.gpu.device.createCommandEncoder();
+        program.encode(encoder, shape, layers);
+        readback(encoder);
+        this.gpu.device.queue.submit([encoder.finish()]);
+      }
       await buffers.readIds[0].mapAsync(GPUMapMode.READ);
       buffers.readIds[0].unmap();
       times.push(performance.now() - t0);
