@@ -65,3 +65,28 @@ test('exact mode through the worker: full-depth tokens and logits, verdicts, cou
   expect(r.badName).toBe('RequestError');
   expect(r.badIsClass).toBe(true);
 });
+
+test('visualizer in exact mode: each position marked accepted, corrected or bonus over the draft layers', async ({
+  page,
+}) => {
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await page.goto('/visualizer.html');
+  await expect(page.locator('body')).toHaveAttribute('data-state', 'ready', { timeout: 90_000 });
+  await page.getByLabel('About 3×').check();
+  await page.getByLabel('Exact: the schedule only drafts').check();
+  await page.getByLabel('New tokens').fill('12');
+  await page.getByRole('button', { name: 'Generate side by side' }).click();
+  await expect(page.locator('body')).toHaveAttribute('data-state', 'comparing');
+  await expect(page.locator('body')).toHaveAttribute('data-state', 'ready', { timeout: 90_000 });
+  // Token 0 comes from the prompt's forward ('full'); each later one has a verdict.
+  await expect(page.locator('#pane-skip .heatmap .verdict')).toHaveCount(12);
+  await expect(page.locator('#pane-skip .heatmap .verdict.full').first()).toBeAttached();
+  await expect(page.locator('#pane-skip .stats')).toContainText('acceptance');
+  await expect(page.locator('#skip-heading')).toContainText('Exact, drafted by linear:max=');
+  // The exact reply is the full-depth one.
+  expect(await page.locator('#pane-skip .text').innerText()).toBe(await page.locator('#pane-full .text').innerText());
+  expect(errors).toEqual([]);
+});

@@ -41,7 +41,7 @@ export class ScheduleForm {
     const exactRow = h(
       'div',
       { class: 'exact-row' },
-      h('label', { for: exactId, class: 'chip' }, this.exactBox, 'Exact: the schedule drafts, full depth verifies'),
+      h('label', { for: exactId, class: 'chip' }, this.exactBox, 'Exact: the schedule only drafts, all layers verify'),
       draft.field,
     );
     this.element = h(
