@@ -175,10 +175,10 @@ export async function generateExact(t: GenerationTarget, o: Generation): Promise
       const layers = plan.layers(emitted - 1 + j);
       queue.writeBuffer(buffers.positions, 0, positionsFrom(emitted - 1 + j, 1));
       const encoder = gpu.device.createCommandEncoder({ label: `exact: draft ${j}` });
-      if (j === 0 || mode !== 'gpu-greedy') {
-        const ids = mode === 'gpu-greedy' || j === 0 ? current : Uint32Array.from(drafts.map((d) => d[j - 1]));
-        queue.writeBuffer(buffers.ids, 0, ids);
-      } else encoder.copyBufferToBuffer(buffers.nextIds, 0, buffers.ids, 0, batch * 4);
+      // Draft j feeds the newest token (j = 0) or draft j - 1: from the CPU, or on the GPU from the argmax.
+      if (j === 0) queue.writeBuffer(buffers.ids, 0, current);
+      else if (mode === 'gpu-greedy') encoder.copyBufferToBuffer(buffers.nextIds, 0, buffers.ids, 0, batch * 4);
+      else queue.writeBuffer(buffers.ids, 0, Uint32Array.from(drafts.map((d) => d[j - 1])));
       program.encode(encoder, { batch, tokens: 1, past: past + j }, layers, o.observe);
       meter.addDraft(layers);
       if (mode === 'gpu-greedy') {
