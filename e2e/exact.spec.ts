@@ -90,3 +90,24 @@ test('visualizer in exact mode: each position marked accepted, corrected or bonu
   expect(await page.locator('#pane-skip .text').innerText()).toBe(await page.locator('#pane-full .text').innerText());
   expect(errors).toEqual([]);
 });
+
+test('<skipdecode-chat exact>: the reply is verified at full depth and its stats give the acceptance', async ({
+  page,
+}) => {
+  await page.setViewportSize({ width: 1200, height: 900 });
+  await page.goto('/component.html');
+  const a = page.locator('#chat-a');
+  await expect(a).toHaveAttribute('state', 'ready', { timeout: 90_000 });
+  await a.evaluate((el) => {
+    el.setAttribute('exact', '3');
+    el.setAttribute('temperature', '0');
+  });
+  await a.getByRole('textbox', { name: 'Message' }).fill('Hello there');
+  await a.getByRole('button', { name: 'Send' }).click();
+  await expect(a).toHaveAttribute('state', 'ready', { timeout: 90_000 });
+  await expect(a.locator('.stats')).toContainText('drafts accepted');
+  const done = await page.evaluate(
+    () => (window.skipdecodeEvents ?? []).filter((e) => e.type === 'done' && e.id === 'chat-a').pop()?.detail,
+  );
+  expect(typeof (done as { acceptanceRate?: number }).acceptanceRate).toBe('number');
+});
