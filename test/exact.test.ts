@@ -154,6 +154,26 @@ describe('exact mode (greedy) gives the full-depth output', () => {
     exact.tokens.forEach((t, b) => expect(t).toEqual(full.tokens[b].slice(0, n)));
   });
 
+  it('greedy with a repetition penalty (picked on the CPU) matches full depth; a seeded sampled run reproduces', async () => {
+    const e = await load(path.join(repo, 'training', 'models', 'skipdecode-kjv'));
+    const batch = HELD_OUT.slice(41, 44);
+    const penalised = { maxNewTokens: 20, eosTokenId: null, returnLogits: true, sampling: { repetitionPenalty: 1.3 } };
+    const full = await e.generate(batch, penalised);
+    const exact = await e.generate(batch, { ...penalised, schedule: PRESETS['3x'], exact: { draftTokens: 4 } });
+    expectSameOutput(exact, full);
+    const sampled = {
+      maxNewTokens: 20,
+      eosTokenId: null,
+      schedule: PRESETS['3x'],
+      exact: { draftTokens: 4 },
+      sampling: { temperature: 0.9, topK: 40, topP: 0.9, repetitionPenalty: 1.1, seed: 77 },
+    };
+    const a = await e.generate(batch, sampled);
+    expect((await e.generate(batch, sampled)).tokens).toEqual(a.tokens);
+    expect(a.seed).toBe(77);
+    expect(a.metrics.speculative!.accepted).toBeGreaterThan(0);
+  });
+
   it('clamps K at the token limit: K = 8 with 1, 2 and 3 new tokens', async () => {
     const e = await load(path.join(repo, 'training', 'models', 'skipdecode-kjv'));
     for (const maxNewTokens of [1, 2, 3]) {
