@@ -183,6 +183,7 @@ export class SkipDecodeEngine implements GenerationEngine {
         metrics: r.metrics,
         logits: r.logits,
         seed: r.seed,
+        ...(r.verdicts ? { verdicts: r.verdicts } : {}),
         timing: { queuedMs, ...r.timing },
       };
       if (r.finishReasons.includes('abort')) throw stopped(controller.signal, output);
@@ -192,11 +193,12 @@ export class SkipDecodeEngine implements GenerationEngine {
 
   /**
    * Benchmarks: median wall time of one decode-shaped step running `layers` (with its readback) on
-   * the session the last request used; queued like a request.
+   * the session the last request used; queued like a request. `tokens` > 1 times a multi-token
+   * step (exact mode's verify forward) on a session that holds it.
    */
-  profileStep(layers: readonly number[], reps: number): Promise<number> {
+  profileStep(layers: readonly number[], reps: number, tokens = 1): Promise<number> {
     if (this.failure) return Promise.reject(this.failure);
-    return this.queue.run(() => this.opt.profileStep(layers, reps));
+    return this.queue.run(() => this.opt.profileStep(layers, reps, tokens));
   }
 
   /** The error a caller should see for a failed run: why it was stopped, or the device loss behind it. */

@@ -28,6 +28,7 @@ export function engineRequest(req: GenerateRequest): { prompts: unknown; options
       stopTokenIds: req.stopTokenIds,
       stopStrings: req.stop,
       returnLogits: req.returnLogits,
+      exact: req.exact,
       signal: req.signal,
     },
   };
@@ -51,6 +52,7 @@ export class Chunker {
       deltas,
       finishReasons: e.finishReasons,
       metrics: e.metrics,
+      ...(e.verdicts ? { verdicts: e.verdicts } : {}),
     };
   }
 

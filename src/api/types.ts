@@ -7,8 +7,19 @@ import type { StopReason } from '../engine/stopping.ts';
 import type { GenerationMetrics, SkipMetrics } from '../skip/metrics.ts';
 import type { Schedule } from '../skip/schedule.ts';
 import type { LoadProgress } from '../model/progress.ts';
+import type { TokenVerdict } from '../engine/speculative-sampling.ts';
+import type { SpeculativeMetrics } from '../skip/speculative-metrics.ts';
 
-export type { SamplingOptions, StopReason, SkipMetrics, GenerationMetrics, Schedule, LoadProgress };
+export type {
+  SamplingOptions,
+  StopReason,
+  SkipMetrics,
+  GenerationMetrics,
+  Schedule,
+  LoadProgress,
+  TokenVerdict,
+  SpeculativeMetrics,
+};
 
 /** A prompt as text (needs the model's tokenizer) or as token ids (BOS included). */
 export type Prompt = string | number[];
@@ -29,6 +40,12 @@ export interface GenerateRequest {
   stopTokenIds?: number[];
   /** Default: the model's eos_token_id; null generates to the length limit. */
   eosTokenId?: number | null;
+  /**
+   * Exact mode: the schedule drafts K tokens (default 4, 1..8), one full-depth forward verifies
+   * them, and the output is the full model's (identical tokens when greedy, the same distribution
+   * when sampling). Needs a schedule that skips layers.
+   */
+  exact?: boolean | { draftTokens?: number };
   /** Keep the logits each token was picked from (`GenerateOutput.logits`); one larger readback per step. */
   returnLogits?: boolean;
   /**
@@ -55,6 +72,8 @@ export interface GenerateChunk {
   finishReasons: (StopReason | null)[];
   /** The request's metrics so far (the final chunk's are the output's). */
   metrics: GenerationMetrics;
+  /** Exact mode: per sequence, how the verifier judged this token (null once finished). */
+  verdicts?: (TokenVerdict | null)[];
 }
 
 export interface GenerateOutput {
@@ -76,6 +95,8 @@ export interface GenerateOutput {
   logits?: Float32Array[];
   /** The seed used, when sampling. */
   seed?: number;
+  /** Exact mode: verdicts[b][i] says how generated token i of sequence b was verified. */
+  verdicts?: TokenVerdict[][];
   timing: {
     queuedMs: number;
     prefillMs: number;

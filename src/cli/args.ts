@@ -18,13 +18,16 @@ export const USAGE = `usage:
                       [--max-new-tokens N] [--ignore-eos] [--json] [--logits-out FILE]
                       [--schedule full|linear:max=A,min=B,warmup=C,span=D]
                       [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R] [--seed S]
-                      [--stop TEXT]... [--stop-token-id ID]...
+                      [--stop TEXT]... [--stop-token-id ID]... [--exact [--draft-tokens K]]
   skipdecode bench    --model <dir|url> [--batch 1,4] [--new-tokens 32] [--prompt-tokens 16]
                       [--schedule linear:max=12,min=3,warmup=1,span=32] [--reps 3] [--json]
+                      [--exact [--draft-tokens K] [--prompt TEXT]...]
 
 --input-ids: token ids per sequence, ';' between the sequences of a batch (left-padded).
 --prompt:    text, tokenized with the model's tokenizer.json (</s> prepended); repeat for a batch.
---json:      one JSON object on the last line of stdout.`;
+--json:      one JSON object on the last line of stdout.
+--exact:     the schedule drafts K tokens (--draft-tokens, default 4, 1..8), full depth verifies them:
+             the full model's output; bench then times exact mode against full depth.`;
 
 export interface GenerateArgs {
   command: 'generate';
@@ -39,6 +42,8 @@ export interface GenerateArgs {
   sampling: SamplingOptions;
   stop: string[];
   stopTokenIds: number[];
+  /** Exact mode's draft length, when --exact is given. */
+  exact?: { draftTokens: number };
 }
 
 export interface BenchArgs {
@@ -50,6 +55,9 @@ export interface BenchArgs {
   schedule: Schedule;
   reps: number;
   json: boolean;
+  exact?: { draftTokens: number };
+  /** Text prompts for bench --exact (cycled to fill a batch); without them, random token ids. */
+  prompts?: string[];
 }
 
 export function parseCommandLine(argv: string[]): GenerateArgs | BenchArgs {
@@ -71,6 +79,9 @@ export function parseCommandLine(argv: string[]): GenerateArgs | BenchArgs {
     return n;
   };
 
+  if (v['draft-tokens'] !== undefined && !v.exact) throw new UsageError('--draft-tokens needs --exact');
+  // The range (1..8) is the engine's check, so the CLI and the library refuse the same values.
+  const exact = v.exact ? { draftTokens: int('draft-tokens', v['draft-tokens'], 4, 0) } : undefined;
   if (command === 'bench') {
     return {
       command,
@@ -81,6 +92,8 @@ export function parseCommandLine(argv: string[]): GenerateArgs | BenchArgs {
       schedule: parseSchedule(v.schedule ?? 'linear:max=12,min=3,warmup=1,span=32'),
       reps: int('reps', v.reps, 3),
       json: Boolean(v.json),
+      exact,
+      prompts: v.prompt,
     };
   }
   if ((v['input-ids'] === undefined) === (v.prompt === undefined)) {
@@ -105,6 +118,7 @@ export function parseCommandLine(argv: string[]): GenerateArgs | BenchArgs {
     },
     stop: v.stop ?? [],
     stopTokenIds: (v['stop-token-id'] ?? []).map((t) => int('stop-token-id', t, 0, 0)),
+    exact,
   };
 }
 
@@ -141,6 +155,8 @@ const OPTIONS = {
   'new-tokens': { type: 'string' },
   'prompt-tokens': { type: 'string' },
   reps: { type: 'string' },
+  exact: { type: 'boolean' },
+  'draft-tokens': { type: 'string' },
 } as const satisfies ParseArgsOptionsConfig;
 
 /**

@@ -7,6 +7,7 @@ import { openSource } from '../model/source-node.ts';
 import { formatSchedule } from '../skip/schedule.ts';
 import { OutputFileError, parseCommandLine, USAGE, UsageError, type GenerateArgs } from './args.ts';
 import { runBench } from './bench.ts';
+import { runExactBench } from './bench-exact.ts';
 
 async function main(argv: string[]): Promise<number> {
   if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
@@ -18,7 +19,7 @@ async function main(argv: string[]): Promise<number> {
   if (args.command === 'generate' && args.logitsOut) checkWritable(args.logitsOut);
   const engine = await loadEngine(openSource(args.model));
   if (args.command === 'bench') {
-    await runBench(engine, args);
+    await (args.exact ? runExactBench(engine, args) : runBench(engine, args));
     return 0;
   }
   await generate(engine, args);
@@ -36,6 +37,7 @@ function toRequest(args: GenerateArgs): GenerateRequest {
     stop: args.stop,
     stopTokenIds: args.stopTokenIds,
     returnLogits: Boolean(args.logitsOut),
+    exact: args.exact,
   };
 }
 
@@ -67,6 +69,7 @@ async function generate(engine: SkipDecodeEngine, args: GenerateArgs): Promise<v
         schedule: out.schedule,
         seed: out.seed,
         metrics: m,
+        ...(out.verdicts ? { verdicts: out.verdicts } : {}),
         adapter: engine.info.adapter,
       }),
     );
@@ -80,11 +83,19 @@ async function generate(engine: SkipDecodeEngine, args: GenerateArgs): Promise<v
       `theoretical ${m.theoreticalSpeedup.toFixed(2)}x, bound ${m.boundSpeedup?.toFixed(2)}x; ` +
       `prefill ${out.timing.prefillMs.toFixed(1)} ms, decode ${m.decodeTokensPerSecond.toFixed(1)} tokens/s on ${engine.info.adapter}`,
   );
+  const s = m.speculative;
+  if (s) {
+    console.log(
+      `exact: ${s.cycles} cycles, ${s.accepted}/${s.drafted} drafts accepted (${(s.acceptanceRate * 100).toFixed(1)}%), ` +
+        `${s.meanAcceptedPerCycle.toFixed(2)} per cycle; the output is full depth's`,
+    );
+  }
 }
 
 /** Skipping layers of a model not fine-tuned for it costs quality; say so rather than hide it. */
 function warnIfNotTunedForSkipping(engine: SkipDecodeEngine, args: GenerateArgs): void {
-  if (args.schedule.kind === 'full' || engine.info.fineTunedForSkipping) return;
+  // Exact mode's output is full depth's: skipping only drafts, so quality is not at stake.
+  if (args.schedule.kind === 'full' || args.exact || engine.info.fineTunedForSkipping) return;
   console.error(
     `note: ${formatSchedule(args.schedule)} skips layers of a model that was not fine-tuned for skipping; ` +
       'expect lower quality than at full depth (see training/ for the recipe that fixes this).',

@@ -8,6 +8,7 @@ import { architectureOf } from '../models/index.ts';
 import type { UploadMatrixOptions } from '../ops/matrix.ts';
 import { ForwardProgram, Kernels } from './forward.ts';
 import { generate, type GenerateResult } from './generate.ts';
+import { generateExact } from './speculative.ts';
 import type { GpuModel } from './model.ts';
 import { prepareGeneration, type EngineGenerateOptions, type Generation } from './request.ts';
 import { SessionBuffers, type SessionShape } from './session.ts';
@@ -80,16 +81,26 @@ export class Engine {
     const promptLength = Math.max(...g.prompts.map((p) => p.length));
     // Positions the session holds: the prompt and the tokens fed back, capped at the table.
     const total = Math.min(promptLength + g.stop.maxNewTokens, this.config.max_position_embeddings);
-    const { buffers, program } = await this.sessionFor(g.prompts.length, promptLength, total);
-    const decode = this.tokenizer ? (ids: number[]) => this.tokenizer!.decode(ids) : undefined;
-    const costs = this.model.decodeCosts(g.prompts.length);
-    const result = await generate({ gpu: this.gpu, config: this.config, buffers, program, decode, costs }, g).catch(
+    // Exact mode's verifier runs K + 1 tokens per sequence and reads the head's logits for each.
+    const headRows = g.exact ? g.exact.draftTokens + 1 : 1;
+    const { buffers, program } = await this.sessionFor(g.prompts.length, promptLength, total, headRows).catch(
       (e: unknown) => {
-        // What the device rejected may have left the session half-written: the next request starts afresh.
-        if (e instanceof GpuError) this.disposeSession();
-        throw e;
+        if (!(e instanceof DeviceLimitError) || !g.exact) throw e;
+        throw new DeviceLimitError(
+          `exact mode with ${g.exact.draftTokens} draft tokens verifies ${headRows} rows per sequence: ${e.message} ` +
+            `(or draft fewer tokens)`,
+          { cause: e },
+        );
       },
     );
+    const decode = this.tokenizer ? (ids: number[]) => this.tokenizer!.decode(ids) : undefined;
+    const costs = this.model.decodeCosts(g.prompts.length);
+    const target = { gpu: this.gpu, config: this.config, buffers, program, decode, costs };
+    const result = await (g.exact ? generateExact(target, g) : generate(target, g)).catch((e: unknown) => {
+      // What the device rejected may have left the session half-written: the next request starts afresh.
+      if (e instanceof GpuError) this.disposeSession();
+      throw e;
+    });
     return { ...result, schedule: g.plan.label };
   }
 
@@ -104,13 +115,15 @@ export class Engine {
    * The session for this request: the current one if it fits, else a new one, created all-or-nothing
    * (sizes checked first; anything the device then refuses is freed and reported as an error).
    */
-  private async sessionFor(batch: number, promptLength: number, totalLength: number) {
-    if (this.session?.buffers.fits(batch, promptLength, totalLength)) return this.session;
+  private async sessionFor(batch: number, promptLength: number, totalLength: number, headRows: number) {
+    if (this.session?.buffers.fits(batch, promptLength, totalLength, headRows)) return this.session;
     const c = this.config;
     const shape: SessionShape = {
       batch,
-      promptCapacity: promptLength,
+      // The token rows also carry exact mode's verify forward (headRows tokens per sequence).
+      promptCapacity: Math.max(promptLength, headRows),
       maxSeq: Math.min(Math.ceil(totalLength / SEQ_BLOCK) * SEQ_BLOCK, c.max_position_embeddings),
+      headRows,
     };
     // A request the device cannot hold is refused before the current session is let go.
     SessionBuffers.check(this.gpu, this.model, shape);
@@ -145,19 +158,27 @@ export class Engine {
   /**
    * Median wall time of one decode-shaped step (batch rows, one token each) running `layers`, with
    * its readback, on the session the last `generate` used. Benchmarks time the fixed part of a step
-   * (no layers) against a full one with it. Writes nothing a later generation depends on.
+   * (no layers) against a full one with it, and exact mode's verify forward with `tokens` > 1 (a
+   * session an exact request sized). Writes nothing a later generation depends on.
    */
-  async profileStep(layers: readonly number[], reps: number): Promise<number> {
+  async profileStep(layers: readonly number[], reps: number, tokens = 1): Promise<number> {
     if (!this.session) throw new Error('profileStep needs a session: run generate first');
     const { buffers, program } = this.session;
-    const shape = { batch: buffers.shape.batch, tokens: 1, past: buffers.shape.promptCapacity };
+    if (tokens > buffers.shape.promptCapacity)
+      throw new Error(`the session holds ${buffers.shape.promptCapacity} tokens per sequence, not ${tokens}`);
+    const shape = { batch: buffers.shape.batch, tokens, past: buffers.shape.promptCapacity };
     const times: number[] = [];
     for (let i = 0; i < reps; i++) {
       const t0 = performance.now();
-      const encoder = this.gpu.device.createCommandEncoder();
-      program.encode(encoder, shape, layers);
-      encoder.copyBufferToBuffer(buffers.nextIds, 0, buffers.readIds[0], 0, shape.batch * 4);
-      this.gpu.device.queue.submit([encoder.finish()]);
+      const readback = (encoder: GPUCommandEncoder) =>
+        encoder.copyBufferToBuffer(buffers.nextIds, 0, buffers.readIds[0], 0, shape.batch * 4);
+      if (tokens > 1) program.submitAllPositions(shape, layers, undefined, readback);
+      else {
+        const encoder = this.gpu.device.createCommandEncoder();
+        program.encode(encoder, shape, layers);
+        readback(encoder);
+        this.gpu.device.queue.submit([encoder.finish()]);
+      }
       await buffers.readIds[0].mapAsync(GPUMapMode.READ);
       buffers.readIds[0].unmap();
       times.push(performance.now() - t0);

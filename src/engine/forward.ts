@@ -104,6 +104,47 @@ export class ForwardProgram {
     head.end();
   }
 
+  /**
+   * A multi-token forward over `layers` whose head runs on every row, not only each sequence's
+   * newest: the prompt's path with the cache as past (`shape.past` > 0), as exact mode's verifier
+   * needs. Row `b * tokens + t` of the logits and of `nextIds` is sequence b's prediction after its
+   * token t. Two submissions, since the head sees the rows as `batch * tokens` sequences of one
+   * token and the step uniform is written once per submission; `readback` adds copies after the head.
+   */
+  submitAllPositions(
+    shape: StepShape,
+    layers: readonly number[],
+    observe?: StepObserver,
+    readback?: (encoder: GPUCommandEncoder) => void,
+  ): void {
+    const rows = shape.batch * shape.tokens;
+    const headRows = this.buf.shape.headRows ?? 1;
+    if (shape.tokens > headRows) {
+      throw new Error(`the session's head holds ${headRows} rows per sequence, not ${shape.tokens}`);
+    }
+    const queue = this.gpu.device.queue;
+    fillStepWords(this.stepWords, shape, this.buf.shape.maxSeq);
+    queue.writeBuffer(this.buf.step, 0, this.stepWords);
+    const encoder = this.gpu.device.createCommandEncoder({ label: 'all positions: decoder' });
+    const body = encoder.beginComputePass({ label: 'decoder' });
+    this.run(body, shape, this.graph.embed, -1, observe);
+    for (const il of layers) this.run(body, shape, this.graph.layers[il], il, observe);
+    body.end();
+    // hidden's first `rows` rows are [batch][tokens] in order: the head's input as it stands.
+    encoder.copyBufferToBuffer(this.buf.hidden, 0, this.buf.last, 0, rows * this.model.config.hidden_size * 4);
+    queue.submit([encoder.finish()]);
+
+    const headShape = { batch: rows, tokens: 1, past: shape.past };
+    fillStepWords(this.stepWords, headShape, this.buf.shape.maxSeq);
+    queue.writeBuffer(this.buf.step, 0, this.stepWords);
+    const tail = this.gpu.device.createCommandEncoder({ label: 'all positions: head' });
+    const head = tail.beginComputePass({ label: 'head' });
+    this.run(head, headShape, this.graph.head, -1, observe);
+    head.end();
+    readback?.(tail);
+    queue.submit([tail.finish()]);
+  }
+
   /** Frees every uniform the bindings made; the session's buffers are freed by their owner. */
   dispose(): void {
     const { embed, layers, head } = this.graph;

@@ -10,6 +10,7 @@ import { StopTracker, type DecodeFn, type StopReason } from './stopping.ts';
 import type { ForwardProgram } from './forward.ts';
 import type { Generation } from './request.ts';
 import type { SessionBuffers } from './session.ts';
+import type { TokenVerdict } from './speculative-sampling.ts';
 
 export interface StepEvent {
   /** 0 for the prompt's forward, k + 1 for decode forward k; an abort event has the number of the step that did not run. */
@@ -22,6 +23,8 @@ export interface StepEvent {
   finishReasons: (StopReason | null)[];
   /** The generation's metrics after this step. */
   metrics: GenerationMetrics;
+  /** Exact mode: per sequence, how the verifier judged this token (null once finished). */
+  verdicts?: (TokenVerdict | null)[];
 }
 
 export interface GenerateResult {
@@ -34,6 +37,8 @@ export interface GenerateResult {
   logits?: Float32Array[];
   seed?: number;
   metrics: GenerationMetrics;
+  /** Exact mode: verdicts[b][i] says how generated token i of sequence b was verified. */
+  verdicts?: TokenVerdict[][];
   timing: { prefillMs: number; decodeMs: number; decodeTokensPerSecond: number; decodeTokens: number };
 }
 
@@ -204,22 +209,23 @@ export async function generate(t: GenerationTarget, o: Generation): Promise<Gene
       decodeTokensPerSecond: metrics.decodeTokensPerSecond,
     },
   };
+}
 
-  function mapCopy<T>(buffer: GPUBuffer, bytes: number, view: (b: ArrayBuffer) => T): Promise<T> {
-    const copied = buffer.mapAsync(GPUMapMode.READ, 0, bytes).then(() => {
-      const out = view(buffer.getMappedRange(0, bytes).slice(0));
-      buffer.unmap();
-      return out;
-    });
-    // A step read ahead may never be awaited when an earlier one fails (device lost): its rejection
-    // is expected then, not unhandled. Awaiting it still throws.
-    copied.catch(() => {});
-    return copied;
-  }
+/** Copies `bytes` of a MAP_READ buffer out once the GPU has written it, and unmaps it. */
+export function mapCopy<T>(buffer: GPUBuffer, bytes: number, view: (b: ArrayBuffer) => T): Promise<T> {
+  const copied = buffer.mapAsync(GPUMapMode.READ, 0, bytes).then(() => {
+    const out = view(buffer.getMappedRange(0, bytes).slice(0));
+    buffer.unmap();
+    return out;
+  });
+  // A step read ahead may never be awaited when an earlier one fails (device lost): its rejection
+  // is expected then, not unhandled. Awaiting it still throws.
+  copied.catch(() => {});
+  return copied;
 }
 
 /** Left-pads the prompts into the ids, positions and mask buffers (Hugging Face's position rule). */
-function writePrompt(
+export function writePrompt(
   gpu: Gpu,
   buf: SessionBuffers,
   config: ModelConfig,

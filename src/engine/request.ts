@@ -12,6 +12,7 @@ import { parseSchedule, type Schedule } from '../skip/schedule.ts';
 import type { StepObserver } from './forward.ts';
 import type { StepEvent } from './generate.ts';
 import { resolveSeed, validateSampling, type SamplingOptions } from './sampling.ts';
+import type { AcceptRule } from './speculative-sampling.ts';
 import { validateStop, type StopOptions } from './stopping.ts';
 
 export interface EngineGenerateOptions {
@@ -24,6 +25,11 @@ export interface EngineGenerateOptions {
   eosTokenId?: number | null;
   stopTokenIds?: number[];
   stopStrings?: string[];
+  /**
+   * Exact mode: the schedule drafts `draftTokens` tokens (default 4, 1..8), a full-depth forward
+   * verifies them, and the output is the full model's (src/engine/speculative.ts).
+   */
+  exact?: boolean | { draftTokens?: number };
   /** Keep each step's logits ([batch][vocab] f32); costs one larger readback per step. */
   returnLogits?: boolean;
   /** Firing it ends the generation at the next step boundary (see `generate`). */
@@ -43,9 +49,50 @@ export interface Generation {
   /** The stop rules; maxNewTokens is already cut to what the position table leaves room for. */
   stop: StopOptions;
   returnLogits: boolean;
+  /** Present in exact mode. */
+  exact?: ExactOptions;
   signal?: AbortSignal;
   onStep?: (event: StepEvent) => void;
   observe?: StepObserver;
+}
+
+export interface ExactOptions {
+  /** K: tokens drafted per cycle (fewer near the token limit). */
+  draftTokens: number;
+  /** The acceptance rule; tests swap in a broken one to show the statistical test catches it. */
+  acceptRule?: AcceptRule;
+}
+
+export const DEFAULT_DRAFT_TOKENS = 4;
+export const MAX_DRAFT_TOKENS = 8;
+
+/**
+ * Exact mode's options, or undefined without it. A schedule that runs every layer at every decode
+ * step has nothing to draft: refused (ScheduleError) rather than silently run at
+ * full depth, so a caller asking for a speedup learns that it gets none.
+ */
+function toExact(exact: unknown, plan: SkipPlan): ExactOptions | undefined {
+  if (exact === undefined || exact === false) return undefined;
+  let draftTokens = DEFAULT_DRAFT_TOKENS;
+  if (typeof exact === 'object' && exact !== null && !Array.isArray(exact)) {
+    const k = (exact as { draftTokens?: unknown }).draftTokens;
+    if (k !== undefined) {
+      if (typeof k !== 'number' || !Number.isInteger(k) || k < 1 || k > MAX_DRAFT_TOKENS) {
+        throw new RequestError(`exact.draftTokens must be an integer in 1..${MAX_DRAFT_TOKENS} (got ${describe(k)})`);
+      }
+      draftTokens = k;
+    }
+  } else if (exact !== true) {
+    throw new RequestError(`exact must be true, false or { draftTokens: K } (got ${describe(exact)})`);
+  }
+  // Layer sets only shrink, so a schedule's last (or any far-off) step skips the most.
+  if (plan.layerCount(Number.MAX_SAFE_INTEGER) === plan.numLayers) {
+    throw new ScheduleError(
+      `exact mode needs a schedule that skips layers to draft with; ${plan.label} runs all ` +
+        `${plan.numLayers} layers at every decode step (drop exact, or pick a schedule)`,
+    );
+  }
+  return { draftTokens };
 }
 
 /** A short name for a value of the wrong kind, for error messages. */
@@ -173,6 +220,7 @@ export function prepareGeneration(
     sampling: o.sampling ? resolveSeed(o.sampling) : undefined,
     stop: { ...stop, maxNewTokens: Math.min(o.maxNewTokens, room) },
     returnLogits: o.returnLogits ?? false,
+    exact: toExact(o.exact, plan),
     signal: o.signal,
     onStep: o.onStep,
     observe: o.observe,

@@ -12,6 +12,11 @@ export interface SessionShape {
   promptCapacity: number;
   /** Positions per sequence in the KV cache: prompt + generated tokens. */
   maxSeq: number;
+  /**
+   * Rows per sequence the head can run on (default 1, each sequence's newest position). Exact mode's
+   * verifier asks for K + 1: the logits of every drafted position come back from one forward.
+   */
+  headRows?: number;
 }
 
 /** One buffer a session will create, and what its size scales with (to say what would fit). */
@@ -36,6 +41,7 @@ export function sessionBufferSpecs(model: GpuModel, shape: SessionShape): Buffer
   const c = model.config;
   const { batch, promptCapacity, maxSeq } = shape;
   const rows = batch * promptCapacity;
+  const headRows = shape.headRows ?? 1;
   const specs: BufferSpec[] = [];
   // Read here, not at module load: in Node the WebGPU globals exist only once a device was created.
   const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
@@ -49,8 +55,11 @@ export function sessionBufferSpecs(model: GpuModel, shape: SessionShape): Buffer
       per: width * 4,
       unit: 'token rows (batch x prompt length)',
     });
-  const seqsOf = (label: string, width: number, usage = STORAGE, bound = true) =>
-    specs.push({ label, bytes: batch * width * 4, usage, bound, per: width * 4, unit: 'sequences' });
+  const seqsOf = (label: string, width: number, usage = STORAGE, bound = true, perSeq = 1) =>
+    specs.push({ label, bytes: batch * perSeq * width * 4, usage, bound, per: perSeq * width * 4, unit: 'sequences' });
+  // The head's buffers: one row per sequence, or headRows of them for exact mode's verifier.
+  const headOf = (label: string, width: number, usage = STORAGE, bound = true) =>
+    seqsOf(label, width, usage, bound, headRows);
   specs.push({
     label: 'step',
     bytes: STEP_UNIFORM_BYTES,
@@ -63,16 +72,18 @@ export function sessionBufferSpecs(model: GpuModel, shape: SessionShape): Buffer
   rowsOf('positions', 1);
   seqsOf('mask', maxSeq);
   rowsOf('hidden', c.hidden_size);
-  seqsOf('last', c.hidden_size);
-  seqsOf('logits', c.vocab_size);
-  seqsOf('next_ids', 1);
+  headOf('last', c.hidden_size);
+  headOf('logits', c.vocab_size);
+  headOf('next_ids', 1);
+  // Exact mode's drafted ids, [batch][headRows] u32: the verifier's input, gathered on the GPU.
+  if (headRows > 1) headOf('draft_ids', 1);
   for (const a of model.activations()) {
     if (a.rows === 'tokens') rowsOf(a.name, a.width);
-    else seqsOf(a.name, a.width);
+    else headOf(a.name, a.width);
   }
-  seqsOf('read_ids[0]', 1, READ, false);
-  seqsOf('read_ids[1]', 1, READ, false);
-  seqsOf('read_logits', c.vocab_size, READ, false);
+  headOf('read_ids[0]', 1, READ, false);
+  headOf('read_ids[1]', 1, READ, false);
+  headOf('read_logits', c.vocab_size, READ, false);
   const { kvHeads, headDim } = model.kvCache;
   const kv = kvCacheBytes(batch, kvHeads, headDim, maxSeq);
   for (let i = 0; i < c.num_hidden_layers; i++) {
@@ -144,14 +155,15 @@ export class SessionBuffers implements RunnerBuffers {
   readonly positions: GPUBuffer; // [rows] u32, position ids (GpuModel.positionIds)
   readonly mask: GPUBuffer; // [batch][maxSeq] u32, 1 = real token, 0 = left padding
   readonly hidden: GPUBuffer; // [rows][hidden] f32, the residual stream
-  readonly last: GPUBuffer; // [batch][hidden] f32, each sequence's newest position
-  readonly logits: GPUBuffer; // [batch][vocab] f32
-  readonly nextIds: GPUBuffer; // [batch] u32, greedy choice
+  readonly last: GPUBuffer; // [batch * headRows][hidden] f32, each sequence's newest position(s)
+  readonly logits: GPUBuffer; // [batch * headRows][vocab] f32
+  readonly nextIds: GPUBuffer; // [batch * headRows] u32, greedy choice
+  readonly draftIds?: GPUBuffer; // [batch][headRows] u32, exact mode only (headRows > 1)
   /** The architecture's activation buffers (GpuModel.activations), by name. */
   readonly activations: ReadonlyMap<string, GPUBuffer>;
   readonly caches: KvCache[]; // per layer: k, v [batch][kvHeads][maxSeq][headDim] f32
-  readonly readIds: [GPUBuffer, GPUBuffer]; // MAP_READ staging for nextIds, alternating by step
-  readonly readLogits: GPUBuffer; // MAP_READ staging for logits
+  readonly readIds: [GPUBuffer, GPUBuffer]; // MAP_READ staging for nextIds (and draft ids), alternating by step
+  readonly readLogits: GPUBuffer; // MAP_READ staging for logits, [batch * headRows][vocab]
   private readonly owned: GPUBuffer[];
 
   constructor(
@@ -184,6 +196,7 @@ export class SessionBuffers implements RunnerBuffers {
     this.last = take('last');
     this.logits = take('logits');
     this.nextIds = take('next_ids');
+    if (made.has('draft_ids')) this.draftIds = take('draft_ids');
     this.readIds = [take('read_ids[0]'), take('read_ids[1]')];
     this.readLogits = take('read_logits');
     this.caches = Array.from({ length: model.config.num_hidden_layers }, (_, i) => ({
@@ -208,8 +221,13 @@ export class SessionBuffers implements RunnerBuffers {
     return b;
   }
 
-  fits(batch: number, promptLength: number, totalLength: number): boolean {
-    return batch === this.shape.batch && promptLength <= this.shape.promptCapacity && totalLength <= this.shape.maxSeq;
+  fits(batch: number, promptLength: number, totalLength: number, headRows = 1): boolean {
+    return (
+      batch === this.shape.batch &&
+      promptLength <= this.shape.promptCapacity &&
+      totalLength <= this.shape.maxSeq &&
+      headRows <= (this.shape.headRows ?? 1)
+    );
   }
 
   /** Fills every KV cache entry with `value` (tests poison the cache with NaN). */

@@ -12,6 +12,7 @@
  *   achievable speedup, the more so for small models with a large vocabulary.
  */
 import { ScheduleError } from '../errors.ts';
+import type { SpeculativeMetrics } from './speculative-metrics.ts';
 
 /** Weight bytes one decode step reads, split into the skippable and the fixed part. */
 export interface DecodeCosts {
@@ -105,6 +106,8 @@ export interface GenerationMetrics extends SkipMetrics {
   decodeTokensPerSecond: number;
   /** Decode forwards per second; each advances every running sequence of the batch by one token. */
   decodeStepsPerSecond: number;
+  /** Exact mode only: its draft and verify counters (src/skip/speculative-metrics.ts). */
+  speculative?: SpeculativeMetrics;
 }
 
 /**

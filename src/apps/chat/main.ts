@@ -98,6 +98,13 @@ function finalStats(out: GenerateOutput, layers: number): [string, string][] {
     ['mean layers', `${fmt(m.meanLayers)} / ${layers}`],
     ['theoretical speedup', `${fmt(m.theoreticalSpeedup, 2)}×`],
     ['schedule', out.schedule],
+    // Exact mode: the reply is the full model's; the schedule only drafted it.
+    ...(m.speculative
+      ? ([
+          ['exact', `${m.speculative.accepted}/${m.speculative.drafted} drafts accepted`],
+          ['bound speedup', `${fmt(m.boundSpeedup ?? 1, 2)}×`],
+        ] as [string, string][])
+      : []),
   ];
 }
 
@@ -135,6 +142,7 @@ async function send(): Promise<void> {
       prompt,
       maxNewTokens,
       schedule: scheduleValue,
+      exact: schedule.exact(),
       sampling: sampling.options(),
       stop: STOP_STRINGS,
       signal: running.signal,

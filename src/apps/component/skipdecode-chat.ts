@@ -8,8 +8,9 @@
  * Attributes: model (a hub id or a model's base URL; a page may give names of its own meaning with
  * `defineSkipDecodeChat(tag, { resolveModel })`, as the demo site does for its bundled "demo"),
  * schedule (full, 2x, 3x, 5x, or a schedule string like "linear:max=12,min=4,warmup=1,span=16"),
- * max-new-tokens (default 32), temperature (default 0.7; 0 is greedy), placeholder, lazy (load on
- * the first message instead of at once). Reflects state="loading|ready|generating|error".
+ * max-new-tokens (default 32), temperature (default 0.7; 0 is greedy), exact (present: the schedule
+ * only drafts and full depth verifies, so replies are the full model's; a number value is the draft
+ * length K, default 4), placeholder, lazy (load on the first message instead of at once). Reflects state="loading|ready|generating|error".
  * Events (bubbling, composed): ready, token, done, error; see the *Detail types.
  * Parts: container, header, title, status, progress, note, log, message, user, assistant, stats,
  * form, input, send-button, stop-button. Custom properties: --skipdecode-accent, -accent-contrast,
@@ -169,6 +170,7 @@ export class SkipDecodeChatElement extends Base {
         maxNewTokens,
         schedule: this.schedule(info.layers, maxNewTokens),
         sampling: temperature > 0 ? { temperature, topP: 0.95, topK: 50, repetitionPenalty: 1.1 } : undefined,
+        exact: this.exact(),
         stop: STOP_STRINGS,
         signal: this.running.signal,
       });
@@ -246,14 +248,24 @@ export class SkipDecodeChatElement extends Base {
       meanLayers: out.metrics.meanLayers,
       theoreticalSpeedup: out.metrics.theoreticalSpeedup,
       schedule: out.schedule,
+      ...(out.metrics.speculative ? { acceptanceRate: out.metrics.speculative.acceptanceRate } : {}),
     };
+  }
+
+  /** The `exact` attribute: absent, off; present, on, with a number value as the draft length. */
+  private exact(): { draftTokens?: number } | undefined {
+    const value = this.getAttribute('exact');
+    if (value === null) return undefined;
+    return value.trim() === '' ? {} : { draftTokens: Number(value) };
   }
 
   private finish(stats: HTMLElement, bubble: HTMLElement, d: SkipDecodeDoneDetail): void {
     const rate = Number.isFinite(d.tokensPerSecond) ? d.tokensPerSecond.toFixed(1) : '—';
     stats.textContent =
       `${d.tokens} tokens · ${rate} tok/s · ${d.meanLayers.toFixed(1)} layers · ` +
-      `${d.theoreticalSpeedup.toFixed(2)}× fewer${d.finishReason === 'stopped' ? ' · stopped' : ''}`;
+      `${d.theoreticalSpeedup.toFixed(2)}× fewer` +
+      (d.acceptanceRate === undefined ? '' : ` · exact, ${(d.acceptanceRate * 100).toFixed(0)}% drafts accepted`) +
+      (d.finishReason === 'stopped' ? ' · stopped' : '');
     bubble.append(stats);
     this.setState('ready');
     this.fire<SkipDecodeDoneDetail>('done', d);

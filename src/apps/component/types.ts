@@ -24,6 +24,8 @@ export interface SkipDecodeDoneDetail {
   meanLayers: number;
   theoreticalSpeedup: number;
   schedule: string;
+  /** With the `exact` attribute: the share of drafted tokens the full-depth verifier accepted. */
+  acceptanceRate?: number;
 }
 export interface SkipDecodeErrorDetail {
   kind: ProblemKind;

@@ -11,6 +11,8 @@ export class ScheduleForm {
   private readonly radios: HTMLInputElement[] = [];
   private readonly inputs: Record<'max' | 'min' | 'warmup' | 'span', HTMLInputElement>;
   private readonly summary: HTMLElement;
+  private readonly exactBox: HTMLInputElement;
+  private readonly draftInput: HTMLInputElement;
   private layers = 12;
   private steps = 31;
   private custom = false;
@@ -29,6 +31,19 @@ export class ScheduleForm {
     const span = numberField('Span', { min: 1, step: 1, name: 'span', hint: 'Steps to decay over' });
     this.inputs = { max: max.input, min: min.input, warmup: warmup.input, span: span.input };
     this.summary = h('p', { class: 'schedule-summary', 'aria-live': 'polite' });
+    // Exact mode: the schedule only drafts, full depth verifies; nothing to draft at full depth.
+    const exactId = uniqueId('exact');
+    this.exactBox = h('input', { type: 'checkbox', id: exactId, name: 'exact' });
+    const draft = numberField('Draft tokens', { min: 1, step: 1, name: 'draft-tokens', hint: 'K, 1 to 8' });
+    this.draftInput = draft.input;
+    this.draftInput.max = '8';
+    this.draftInput.value = '4';
+    const exactRow = h(
+      'div',
+      { class: 'exact-row' },
+      h('label', { for: exactId, class: 'chip' }, this.exactBox, 'Exact: the schedule only drafts, all layers verify'),
+      draft.field,
+    );
     this.element = h(
       'fieldset',
       { class: 'schedule-form' },
@@ -40,8 +55,10 @@ export class ScheduleForm {
         h('summary', {}, 'Advanced: linear schedule'),
         h('div', { class: 'grid4' }, max.field, min.field, warmup.field, span.field),
       ),
+      exactRow,
       this.summary,
     );
+    for (const input of [this.exactBox, this.draftInput]) input.addEventListener('change', () => opts.onChange?.());
     for (const r of this.radios) {
       r.addEventListener('change', () => {
         this.custom = false;
@@ -81,6 +98,15 @@ export class ScheduleForm {
     }
   }
 
+  /**
+   * Exact mode's request option when the box is ticked and the schedule skips (else undefined); the
+   * engine checks K and names a bad one.
+   */
+  exact(): { draftTokens: number } | undefined {
+    if (!this.exactBox.checked || this.presetId === 'full') return undefined;
+    return { draftTokens: numberValue(this.draftInput) ?? NaN };
+  }
+
   /** The schedule to send, or a ScheduleError naming the broken rule. */
   schedule(): Schedule {
     if (!this.custom) {
@@ -100,6 +126,7 @@ export class ScheduleForm {
   }
 
   private fill(): void {
+    this.exactBox.disabled = this.presetId === 'full';
     const p = PRESETS.find((x) => x.id === this.presetId) ?? PRESETS[0];
     const s = presetSchedule(p, this.layers, this.steps);
     const lin = s.kind === 'linear' ? s : { max: this.layers, min: this.layers, warmup: 0, span: 1 };

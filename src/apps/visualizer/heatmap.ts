@@ -7,7 +7,7 @@ const CELL = 10;
 const GAP = 1;
 const LEFT = 34;
 const BOTTOM = 22;
-const TOP = 4;
+const TOP = 8; // room for exact mode's verdict strip above the top layer
 
 function svg<K extends keyof SVGElementTagNameMap>(
   tag: K,
@@ -23,6 +23,7 @@ export class Heatmap {
   private readonly cells: SVGRectElement[][] = [];
   private run = 0;
   private skipped = 0;
+  private readonly verdicts: Record<string, number> = {};
 
   /** `columns` = 1 (the prompt) + decode steps. Layer L-1 is drawn at the top, as in the stack. */
   constructor(
@@ -106,7 +107,29 @@ export class Heatmap {
     this.sync();
   }
 
+  /**
+   * Exact mode: a strip above column `step` saying how the full-depth verifier judged that token
+   * (accepted draft, corrected, bonus, or drafted by nothing).
+   */
+  mark(step: number, verdict: string): void {
+    if (step >= this.columns) return;
+    const strip = svg('rect', {
+      x: LEFT + step * CELL,
+      y: 1,
+      width: CELL - GAP,
+      height: 5,
+      class: `verdict ${verdict}`,
+    });
+    const title = svg('title', {});
+    title.textContent = `token ${step}: ${verdict}`;
+    strip.append(title);
+    this.element.append(strip);
+    this.verdicts[verdict] = (this.verdicts[verdict] ?? 0) + 1;
+    this.sync();
+  }
+
   private sync(): void {
+    for (const [k, n] of Object.entries(this.verdicts)) this.element.dataset[k] = String(n);
     this.element.dataset.run = String(this.run);
     this.element.dataset.skipped = String(this.skipped);
   }

@@ -74,13 +74,20 @@ function stats(list: Element, items: [string, string][]): void {
 }
 
 /** Streams one run into a pane: text of sequence 0, live steps/s, and the heatmap column by column. */
-async function runPane(pane: HTMLElement, m: AppModel, s: Schedule, batch: number, signal: AbortSignal) {
+async function runPane(
+  pane: HTMLElement,
+  m: AppModel,
+  s: Schedule,
+  batch: number,
+  signal: AbortSignal,
+  exact?: { draftTokens: number },
+) {
   const L = m.info.layers;
   const n = tokens();
   const heat = new Heatmap(
     L,
     n,
-    `Layers run at each position, ${s.kind === 'full' ? 'full depth' : 'with the schedule'}`,
+    `Layers run at each position, ${s.kind === 'full' ? 'full depth' : exact ? 'drafted by the schedule, verified at full depth' : 'with the schedule'}`,
   );
   pane.querySelector('.heatmap-slot')!.replaceChildren(heat.element);
   const text = pane.querySelector('.text')!;
@@ -92,12 +99,15 @@ async function runPane(pane: HTMLElement, m: AppModel, s: Schedule, batch: numbe
     prompts: Array.from({ length: batch }, () => prompt),
     maxNewTokens: n,
     schedule: s,
+    exact,
     eosTokenId: null,
     signal,
   });
   for await (const chunk of stream) {
     // An abort's closing chunk ran no layers: it leaves the heatmap as it is.
     if (chunk.layers.length) heat.fill(chunk.step, chunk.layers);
+    const verdict = chunk.verdicts?.[0];
+    if (verdict) heat.mark(chunk.step, verdict);
     text.append(chunk.deltas[0] ?? '');
     const m = chunk.metrics;
     if (m.decodeSteps >= 1) {
@@ -114,10 +124,17 @@ async function runPane(pane: HTMLElement, m: AppModel, s: Schedule, batch: numbe
 }
 
 function finalStats(out: GenerateOutput, L: number, batch: number): [string, string][] {
+  const s = out.metrics.speculative;
   return [
     ['decode', `${fmt(out.metrics.decodeTokensPerSecond)} tok/s${batch > 1 ? ` (${batch} seqs)` : ''}`],
     ['mean layers', `${fmt(out.metrics.meanLayers)} / ${L}`],
     ['theoretical', `${fmt(out.metrics.theoreticalSpeedup, 2)}×`],
+    ...(s
+      ? ([
+          ['acceptance', `${fmt(s.acceptanceRate * 100, 0)}% (${s.accepted}/${s.drafted})`],
+          ['bound', `${fmt(out.metrics.boundSpeedup ?? 1, 2)}×`],
+        ] as [string, string][])
+      : []),
   ];
 }
 
@@ -136,11 +153,13 @@ async function compare(): Promise<void> {
   setState('comparing');
   try {
     const full = await runPane(byId('pane-full'), model, { kind: 'full' }, batch, running.signal);
-    const skip = await runPane(byId('pane-skip'), model, s, batch, running.signal);
-    const measured = skip.metrics.decodeStepsPerSecond / full.metrics.decodeStepsPerSecond;
+    const exact = schedule.exact();
+    const skip = await runPane(byId('pane-skip'), model, s, batch, running.signal, exact);
+    // Exact mode's forwards do not each yield a token: compare tokens/s (the same batch on both sides).
+    const measured = skip.metrics.decodeTokensPerSecond / full.metrics.decodeTokensPerSecond;
     const list = byId('pane-skip').querySelector('.stats')!;
     list.append(h('li', {}, 'measured ', h('strong', {}, `${fmt(measured, 2)}×`)));
-    byId('skip-heading').textContent = `With ${skip.schedule}`;
+    byId('skip-heading').textContent = exact ? `Exact, drafted by ${skip.schedule}` : `With ${skip.schedule}`;
   } catch (e) {
     const p = describeProblem(e);
     if (p.kind !== 'aborted') showProblem(p);
