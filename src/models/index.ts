@@ -4,9 +4,10 @@
  */
 import { asRawConfig, configFail, type ModelConfig } from '../model/config.ts';
 import type { Architecture } from './architecture.ts';
+import { llama } from './llama.ts';
 import { opt } from './opt.ts';
 
-const ARCHITECTURES: readonly Architecture[] = [opt];
+const ARCHITECTURES: readonly Architecture[] = [opt, llama];
 
 function find(modelType: unknown): Architecture | undefined {
   return ARCHITECTURES.find((a) => a.modelTypes.includes(modelType as string));
