@@ -62,12 +62,12 @@ export class LlamaGpuModel implements GpuModel {
       const layers = w.layers.map((l, i): LlamaGpuLayer => {
         const p = `layers.${i}`;
         const qkvBias =
-          l.q.bias && l.k.bias && l.v.bias ? concatRows([l.q.bias, l.k.bias, l.v.bias].map(asRow)) : undefined;
+          l.q.bias && l.k.bias && l.v.bias ? concatRows([l.q.bias, l.k.bias, l.v.bias].map(asColumn)) : undefined;
         return {
           inputNorm: up.vector(`${p}.input_layernorm`, l.inputNorm),
           qkv: linear(`${p}.self_attn.qkv_proj`, {
             weight: concatRows([l.q.weight, l.k.weight, l.v.weight]),
-            bias: qkvBias && { ...qkvBias, shape: [qkvBias.shape[1]] },
+            bias: qkvBias && { ...qkvBias, shape: [qkvBias.shape[0]] },
           }),
           o: linear(`${p}.self_attn.o_proj`, l.o),
           postAttentionNorm: up.vector(`${p}.post_attention_layernorm`, l.postAttentionNorm),
@@ -135,7 +135,7 @@ export class LlamaGpuModel implements GpuModel {
   }
 }
 
-/** A bias `[n]` viewed as one row `[1, n]`, so biases concatenate like matrices. */
-function asRow(t: HostTensor): HostTensor {
-  return { ...t, shape: [1, t.shape[0]] };
+/** A bias `[n]` viewed as a column `[n, 1]`, so biases of different lengths stack like matrices. */
+function asColumn(t: HostTensor): HostTensor {
+  return { ...t, shape: [t.shape[0], 1] };
 }
