@@ -4,7 +4,7 @@
  *
  *   npx tsx scripts/make-tiny-llama.ts --out DIR [--preset smollm2-135m|qwen2.5-0.5b] [--type llama|qwen2|mistral]
  *     [--layers N] [--hidden N] [--heads N] [--kv-heads N] [--head-dim N] [--ffn N] [--vocab N]
- *     [--max-positions N] [--dtype f32|f16|bf16] [--untied] [--seed N]
+ *     [--max-positions N] [--dtype f32|f16|bf16] [--untied] [--tokenizer chatml|sentencepiece|none] [--seed N]
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -13,6 +13,7 @@ import { float32ToTensor } from '../src/model/dtype.ts';
 import { encodeSafetensors } from '../src/model/safetensors.ts';
 import type { HostTensor, TensorDType } from '../src/model/weights.ts';
 import { makeRng } from './make-tiny-model.ts';
+import { chatmlByteLevelTokenizer, sentencePieceTokenizer } from './tiny-llama-tokenizers.ts';
 
 export interface TinyLlamaOptions {
   modelType?: 'llama' | 'qwen2' | 'mistral';
@@ -32,6 +33,8 @@ export interface TinyLlamaOptions {
   ropeTheta?: number;
   /** Written as config.json's rope_scaling. */
   ropeScaling?: Record<string, unknown> | null;
+  /** tokenizer.json + tokenizer_config.json: byte-level BPE with ChatML (SmolLM2's), SentencePiece-style, or none. */
+  tokenizer?: 'chatml' | 'sentencepiece' | 'none';
   /** Merged into config.json last (tests use it to write invalid configs). */
   extraConfig?: Record<string, unknown>;
   seed?: number;
@@ -81,6 +84,7 @@ const DEFAULTS: Required<TinyLlamaOptions> = {
   attentionBias: false,
   ropeTheta: 10000,
   ropeScaling: null,
+  tokenizer: 'none',
   extraConfig: {},
   seed: 1,
 };
@@ -144,6 +148,7 @@ export async function writeTinyLlama(dir: string, options: TinyLlamaOptions = {}
     tie_word_embeddings: o.tied,
     ...(o.modelType === 'llama' ? { attention_bias: o.attentionBias } : {}),
     ...(o.modelType === 'mistral' ? { sliding_window: null } : {}),
+    // The ChatML tokenizer's <|im_start|> and <|im_end|>, the SentencePiece one's <s> and </s>.
     bos_token_id: 1,
     eos_token_id: 2,
     torch_dtype: { f32: 'float32', f16: 'float16', bf16: 'bfloat16' }[o.dtype],
@@ -153,6 +158,11 @@ export async function writeTinyLlama(dir: string, options: TinyLlamaOptions = {}
   await mkdir(dir, { recursive: true });
   await writeFile(path.join(dir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
   await writeFile(path.join(dir, 'model.safetensors'), encodeSafetensors(tensors, { format: 'pt' }));
+  if (o.tokenizer !== 'none') {
+    const files = o.tokenizer === 'chatml' ? chatmlByteLevelTokenizer() : sentencePieceTokenizer();
+    await writeFile(path.join(dir, 'tokenizer.json'), JSON.stringify(files.tokenizer));
+    await writeFile(path.join(dir, 'tokenizer_config.json'), JSON.stringify(files.config, null, 2) + '\n');
+  }
   return o;
 }
 
@@ -197,6 +207,11 @@ function parseArgs(argv: string[]): { out: string; opts: TinyLlamaOptions } {
       const v = next();
       if (!['llama', 'qwen2', 'mistral'].includes(v)) throw new Error('--type is llama, qwen2 or mistral');
       extra.modelType = v as TinyLlamaOptions['modelType'];
+    } else if (a === '--tokenizer') {
+      const v = next();
+      if (!['chatml', 'sentencepiece', 'none'].includes(v))
+        throw new Error('--tokenizer is chatml, sentencepiece or none');
+      extra.tokenizer = v as TinyLlamaOptions['tokenizer'];
     } else if (a === '--untied') extra.tied = false;
     else throw new Error(`unknown option ${a}`);
   }

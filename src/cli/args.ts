@@ -23,7 +23,7 @@ export const USAGE = `usage:
                       [--schedule linear:max=12,min=3,warmup=1,span=32] [--reps 3] [--json]
 
 --input-ids: token ids per sequence, ';' between the sequences of a batch (left-padded).
---prompt:    text, tokenized with the model's tokenizer.json (</s> prepended); repeat for a batch.
+--prompt:    text, tokenized with the model's tokenizer.json (BOS as the model adds it: </s> for OPT); repeat for a batch.
 --json:      one JSON object on the last line of stdout.`;
 
 export interface GenerateArgs {

@@ -10,6 +10,7 @@ import { assembleLlamaWeights, llamaTensors, type LlamaWeights } from './llama-w
 
 export const llama: Architecture<LlamaConfig, LlamaWeights> = {
   modelTypes: ['llama', 'qwen2', 'mistral'],
+  promptBos: 'tokenizer',
   checkConfig: (raw) => parseLlamaConfig(raw),
   assemble: (config, tensors) => assembleLlamaWeights(config, tensors),
   tensors: (weights) => llamaTensors(weights),
