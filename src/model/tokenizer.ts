@@ -1,5 +1,6 @@
 import { Tokenizer } from '@huggingface/tokenizers';
 import { TokenizerError } from '../errors.ts';
+import { readChatTemplate, tokenText, type ChatTemplateInfo } from './chat-template.ts';
 import type { ModelSource } from './source.ts';
 
 /**
@@ -25,13 +26,8 @@ export interface OptTokenizer {
   readonly bosId: number | undefined;
   /** The id of a token string (a special such as `<|im_end|>`), or undefined when it has none. */
   tokenId(token: string): number | undefined;
-}
-
-/** tokenizer_config.json names special tokens as strings or as `{content}` objects. */
-export function specialTokenText(v: unknown): string | undefined {
-  if (typeof v === 'string') return v;
-  const content = (v as { content?: unknown } | null)?.content;
-  return typeof content === 'string' ? content : undefined;
+  /** tokenizer_config.json's chat template and special tokens, when it has a template. */
+  readonly chat?: ChatTemplateInfo;
 }
 
 function parseJson(text: string, file: string, where: string): object {
@@ -71,7 +67,7 @@ export function createOptTokenizer(
   let bosId: number | undefined;
   if (typeof bos === 'number') bosId = bos;
   else if (addBos === true) {
-    const text = specialTokenText((tokenizerConfig as { bos_token?: unknown }).bos_token);
+    const text = tokenText((tokenizerConfig as { bos_token?: unknown }).bos_token);
     bosId = text === undefined ? undefined : tokenId(text);
     if (bosId === undefined) {
       throw new TokenizerError(`${where}: tokenizer_config.json sets add_bos_token but its bos_token is not a token`);
@@ -79,10 +75,12 @@ export function createOptTokenizer(
   }
   // With no add_bos_token to follow, the post-processor's template decides (it may add nothing).
   const postProcessorBos = bos === 'tokenizer' && typeof addBos !== 'boolean';
+  const chat = readChatTemplate(tokenizerConfig as Record<string, unknown>, where);
   return {
     size,
     bosId,
     tokenId,
+    ...(chat ? { chat } : {}),
     encode(text: string): number[] {
       if (postProcessorBos) return tok.encode(text, { add_special_tokens: true }).ids;
       // Otherwise encode without the post-processor's specials and add BOS ourselves: tokenizer.json
