@@ -12,7 +12,7 @@ export type {
 } from './completions.ts';
 export { Completions } from './completions.ts';
 export type { ChatCompletion, ChatCompletionChunk, ChatCompletionCreateParams, ChatMessage } from './chat.ts';
-export { ChatCompletions } from './chat.ts';
+export { ChatCompletions, chatPrompt } from './chat.ts';
 export type { LoadProgress, ProgressCallback } from '../model/progress.ts';
 export {
   MODEL_CACHE_NAME,
