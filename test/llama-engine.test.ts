@@ -136,4 +136,19 @@ describe('SkipDecode on a Llama-family model', () => {
       expect([...b.logits![i]]).toEqual([...a.logits![i]]);
     }
   });
+
+  it("stops at every eos id config.json lists (Llama 3's eos_token_id list), not only the first", async () => {
+    const free = await load({ layers: 2, seed: 10 });
+    const run = (e: Engine) => e.generate(PADDED_BATCH, { maxNewTokens: 6 });
+    const tokens = (await run(free.engine)).tokens;
+    const second = tokens[1][2];
+    expect(tokens[1].slice(0, 3)).not.toContain(2); // so the listed id, not the first eos, stops it
+    const listed = await load({ layers: 2, seed: 10, extraConfig: { eos_token_id: [2, second] } });
+    const stopped = await run(listed.engine);
+    for (let b = 0; b < PADDED_BATCH.length; b++) {
+      const cut = tokens[b].findIndex((t) => t === 2 || t === second);
+      expect(stopped.tokens[b]).toEqual(cut < 0 ? tokens[b] : tokens[b].slice(0, cut + 1));
+    }
+    expect(stopped.finishReasons[1]).not.toBe('length');
+  });
 });
