@@ -58,7 +58,7 @@ const DEFAULTS: Required<TinyOptOptions> = {
 };
 
 /** splitmix32 uniforms and Box-Muller normals: deterministic across platforms for a seed. */
-function makeRng(seed: number): { fillNormal(out: Float32Array, mean: number, std: number): void } {
+export function makeRng(seed: number): { fillNormal(out: Float32Array, mean: number, std: number): void } {
   let state = seed >>> 0;
   const uniform = (): number => {
     state = (state + 0x9e3779b9) | 0;

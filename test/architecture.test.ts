@@ -10,6 +10,7 @@ import type { ModelConfig } from '../src/model/config.ts';
 import { float32ToTensor } from '../src/model/dtype.ts';
 import type { ActivationSpec, GpuModel, GraphContext, ModelGraph } from '../src/models/architecture.ts';
 import { architectureOf, parseModelConfig } from '../src/models/index.ts';
+import { llama } from '../src/models/llama.ts';
 import { opt } from '../src/models/opt.ts';
 import { parseOptConfig } from '../src/models/opt-config.ts';
 import { randomFloats, readF32, testGpu } from './helpers/gpu.ts';
@@ -47,10 +48,13 @@ describe('architectures live in src/models/', () => {
     const config = parseModelConfig(json);
     expect(config).toEqual(parseOptConfig(json));
     expect(architectureOf(config)).toBe(opt);
-    for (const model_type of ['llama', undefined]) {
+    expect(architectureOf(parseModelConfig({ ...json, model_type: 'qwen2', eos_token_id: 2, bos_token_id: 1 }))).toBe(
+      llama,
+    );
+    for (const model_type of ['gpt2', undefined]) {
       const bad = () => parseModelConfig({ ...json, model_type });
       expect(bad).toThrow(ConfigError);
-      expect(bad).toThrow(/"model_type" must be one of "opt"/);
+      expect(bad).toThrow(/"model_type" must be one of "opt", "llama", "qwen2", "mistral"/);
     }
   });
 });

@@ -8,6 +8,7 @@ import * as errors from '../errors.ts';
 import type { LoadProgress } from '../model/progress.ts';
 import type { EngineWorkerApi, WorkerLoadOptions } from '../worker/protocol.ts';
 import { streamOf } from './channel.ts';
+import { ChatCompletions } from './chat.ts';
 import { Completions } from './completions.ts';
 import type {
   GenerateChunk,
@@ -67,6 +68,8 @@ export async function createEngine(model: string, options: CreateEngineOptions =
 export class SkipDecodeClient implements GenerationEngine {
   /** OpenAI-style completions over this engine. */
   readonly completions: Completions;
+  /** OpenAI-style chat completions, for models with a chat template. */
+  readonly chat: { completions: ChatCompletions };
   private nextId = 1;
   private disposed = false;
 
@@ -77,6 +80,7 @@ export class SkipDecodeClient implements GenerationEngine {
     readonly info: ModelInfo,
   ) {
     this.completions = new Completions(this);
+    this.chat = { completions: new ChatCompletions(this) };
   }
 
   /** Streams a generation; breaking out of the loop cancels it in the worker. */

@@ -29,6 +29,8 @@ export interface CompletionCreateParams {
   schedule?: string | Schedule;
   /** SkipDecode extension: top-k sampling. */
   top_k?: number;
+  /** SkipDecode extension: token ids that also end a sequence (the chat facade's end-of-turn ids). */
+  stop_token_ids?: number[];
 }
 
 export interface RequestOptions {
@@ -77,6 +79,7 @@ const ALLOWED = new Set([
   'stream_options',
   'schedule',
   'top_k',
+  'stop_token_ids',
 ]);
 
 function finishReason(r: StopReason): FinishReason {
@@ -114,6 +117,7 @@ export function toGenerateRequest(p: CompletionCreateParams, signal?: AbortSigna
       seed: p.seed ?? undefined,
     },
     stop,
+    stopTokenIds: p.stop_token_ids,
     signal,
   };
 }

@@ -10,6 +10,7 @@ import { readModelFiles, resolveHubModel } from '../model/hub.ts';
 import { ProgressTracker, type ProgressCallback } from '../model/progress.ts';
 import type { ModelSource } from '../model/source.ts';
 import { streamOf } from './channel.ts';
+import { ChatCompletions, chatInfoOf } from './chat.ts';
 import { Completions } from './completions.ts';
 import { checkModelFits, checkPlannedSize, uploadChecked } from './fit.ts';
 import { abortError, RequestQueue } from './queue.ts';
@@ -52,6 +53,8 @@ async function openSpec(model: string | ModelSource, o: LoadOptions, progress: P
 export class SkipDecodeEngine implements GenerationEngine {
   /** OpenAI-style completions over this engine. */
   readonly completions: Completions;
+  /** OpenAI-style chat completions, for models with a chat template. */
+  readonly chat: { completions: ChatCompletions };
   private readonly queue = new RequestQueue();
   private running?: { controller: AbortController; done: Promise<unknown> };
   private failure?: SkipDecodeError;
@@ -63,6 +66,7 @@ export class SkipDecodeEngine implements GenerationEngine {
     private readonly ownsGpu: boolean,
   ) {
     this.completions = new Completions(this);
+    this.chat = { completions: new ChatCompletions(this) };
     this.lost = opt.gpu.device.lost.then((lost) => {
       if (this.failure instanceof EngineDisposedError) return new Promise<never>(() => {});
       const error = new DeviceLostError(
@@ -105,6 +109,7 @@ export class SkipDecodeEngine implements GenerationEngine {
         vocabSize: c.vocab_size,
         maxPositions: c.max_position_embeddings,
         hasTokenizer: files.tokenizer !== undefined,
+        chat: chatInfoOf(c, files.tokenizer),
         gpuBytes: gpu.allocatedBytes - before,
         adapter: gpu.adapterName,
         fineTunedForSkipping: c.skipdecode?.fine_tuned ?? false,

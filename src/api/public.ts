@@ -11,6 +11,8 @@ export type {
   Usage,
 } from './completions.ts';
 export { Completions } from './completions.ts';
+export type { ChatCompletion, ChatCompletionChunk, ChatCompletionCreateParams, ChatMessage } from './chat.ts';
+export { ChatCompletions, chatPrompt } from './chat.ts';
 export type { LoadProgress, ProgressCallback } from '../model/progress.ts';
 export {
   MODEL_CACHE_NAME,

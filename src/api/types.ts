@@ -116,6 +116,8 @@ export interface ModelInfo {
   vocabSize: number;
   maxPositions: number;
   hasTokenizer: boolean;
+  /** The model's chat template and end-of-turn ids, when tokenizer_config.json has a chat_template. */
+  chat?: ModelChatInfo;
   /** GPU bytes the weights occupy. */
   gpuBytes: number;
   adapter: string;
@@ -133,4 +135,16 @@ export interface GenerationEngine {
   readonly info: ModelInfo;
   stream(request: GenerateRequest): GenerateStream;
   generate(request: GenerateRequest): Promise<GenerateOutput>;
+}
+
+/** What `chat.completions.create` needs to turn messages into a prompt and stop at the end of a turn. */
+export interface ModelChatInfo {
+  /** tokenizer_config.json's chat_template (Jinja). */
+  template: string;
+  bosToken?: string;
+  eosToken?: string;
+  /** The tokenizer puts BOS before text itself, so a template's leading bos_token is left to it. */
+  tokenizerAddsBos: boolean;
+  /** config.json's eos ids and tokenizer_config.json's eos_token: a generated one ends the reply. */
+  stopTokenIds: number[];
 }

@@ -24,7 +24,7 @@ export const USAGE = `usage:
                       [--exact [--draft-tokens K] [--prompt TEXT]...]
 
 --input-ids: token ids per sequence, ';' between the sequences of a batch (left-padded).
---prompt:    text, tokenized with the model's tokenizer.json (</s> prepended); repeat for a batch.
+--prompt:    text, tokenized with the model's tokenizer.json (BOS as the model adds it: </s> for OPT); repeat for a batch.
 --json:      one JSON object on the last line of stdout.
 --exact:     the schedule drafts K tokens (--draft-tokens, default 4, 1..8), full depth verifies them:
              the full model's output; bench then times exact mode against full depth.`;

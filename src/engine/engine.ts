@@ -4,7 +4,7 @@ import type { ModelConfig } from '../model/config.ts';
 import type { ModelSource } from '../model/source.ts';
 import { loadTokenizer, type OptTokenizer } from '../model/tokenizer.ts';
 import type { ModelWeights } from '../models/architecture.ts';
-import { architectureOf } from '../models/index.ts';
+import { architectureOf, bosRuleOf } from '../models/index.ts';
 import type { UploadMatrixOptions } from '../ops/matrix.ts';
 import { ForwardProgram, Kernels } from './forward.ts';
 import { generate, type GenerateResult } from './generate.ts';
@@ -51,7 +51,7 @@ export class Engine {
     // In order: an unreachable source must be reported for config.json, the first file a load needs,
     // not for whichever probe of a file fetched alongside it happened to fail first.
     const weights = await loadWeights(source);
-    const tokenizer = await loadTokenizer(source);
+    const tokenizer = await loadTokenizer(source, bosRuleOf(weights.config));
     return Engine.fromWeights(gpu, weights, tokenizer, options);
   }
 

@@ -196,10 +196,12 @@ export function prepareGeneration(
     throw new SamplingError(`eosTokenId must be a token id or null (got ${describe(o.eosTokenId)})`);
   }
   const eos = o.eosTokenId === null ? undefined : (o.eosTokenId ?? config.eos_token_id);
+  // config.json may list several end-of-sequence ids (Llama 3): by default the others stop too.
+  const moreEos = o.eosTokenId === undefined ? (config.eos_token_ids ?? []).filter((id) => id !== eos) : [];
   const stop: StopOptions = {
     maxNewTokens: o.maxNewTokens,
     eosTokenId: eos,
-    stopTokenIds: o.stopTokenIds,
+    stopTokenIds: moreEos.length > 0 ? [...(o.stopTokenIds ?? []), ...moreEos] : o.stopTokenIds,
     stopStrings: o.stopStrings,
   };
   validateStop(stop);

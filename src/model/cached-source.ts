@@ -240,12 +240,18 @@ export class HttpModelSource implements SizedSource {
 
   private httpError(name: string, res: Response): ModelFetchError {
     const url = this.url(name);
+    // The hub marks a gated repository (Llama 3.2, ...) in X-Error-Code, with or without a token.
+    const gated = res.headers.get('x-error-code') === 'GatedRepo';
     const hint =
       res.status === 404
         ? ` (no file "${name}" at ${this.describe()})`
-        : res.status === 401 || res.status === 403
-          ? ' (the repository does not exist, is private, or is gated: check the model id)'
-          : '';
+        : gated
+          ? ` (${this.describe()} is a gated repository: sign in on the Hugging Face hub, open its page and ` +
+            `accept its license, create an access token (Settings, Access Tokens), then load with a \`fetch\` ` +
+            `option that adds the header "Authorization: Bearer <token>")`
+          : res.status === 401 || res.status === 403
+            ? ' (the repository does not exist, is private, or is gated: check the model id)'
+            : '';
     return new ModelFetchError(`Could not fetch ${url}: HTTP ${res.status} ${res.statusText}`.trimEnd() + hint);
   }
 

@@ -15,6 +15,8 @@ export interface ModelConfig {
   pad_token_id: number;
   bos_token_id: number;
   eos_token_id: number;
+  /** Every end-of-sequence id when config.json lists several (Llama 3); eos_token_id is the first. */
+  eos_token_ids?: number[];
   torch_dtype?: string;
   /**
    * Not a Hugging Face key: set by this project's training recipe on models fine-tuned with the

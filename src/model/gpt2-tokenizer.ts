@@ -5,7 +5,7 @@
  */
 import { TokenizerError } from '../errors.ts';
 import type { ModelSource } from './source.ts';
-import { createOptTokenizer, loadTokenizer, type OptTokenizer } from './tokenizer.ts';
+import { createOptTokenizer, loadTokenizer, type BosRule, type OptTokenizer } from './tokenizer.ts';
 
 /** Tokens OPT and GPT-2 treat as special when the vocabulary has them. */
 const KNOWN_SPECIALS = ['<s>', '<pad>', '</s>', '<unk>', '<|endoftext|>'];
@@ -109,8 +109,8 @@ function specialsFromMap(text: string): string[] {
  * The model's tokenizer from tokenizer.json, or else from vocab.json + merges.txt; undefined when it
  * has neither (token-id prompts still work).
  */
-export async function loadAnyTokenizer(source: ModelSource, bosId = 2): Promise<OptTokenizer | undefined> {
-  if (await source.exists('tokenizer.json')) return loadTokenizer(source, bosId);
+export async function loadAnyTokenizer(source: ModelSource, bos: BosRule = 2): Promise<OptTokenizer | undefined> {
+  if (await source.exists('tokenizer.json')) return loadTokenizer(source, bos);
   const [hasVocab, hasMerges] = await Promise.all([source.exists('vocab.json'), source.exists('merges.txt')]);
   if (!hasVocab || !hasMerges) return undefined;
   const where = source.describe();
@@ -121,5 +121,5 @@ export async function loadAnyTokenizer(source: ModelSource, bosId = 2): Promise<
     ? specialsFromMap(await source.readText('special_tokens_map.json'))
     : [];
   const specials = [...new Set([...KNOWN_SPECIALS, ...map])].filter((t) => t in vocab);
-  return createOptTokenizer(gpt2TokenizerJson(vocab, merges, specials), {}, bosId, where);
+  return createOptTokenizer(gpt2TokenizerJson(vocab, merges, specials), {}, bos, where);
 }

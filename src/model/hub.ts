@@ -5,6 +5,7 @@
  */
 import { ModelFetchError } from '../errors.ts';
 import type { ModelWeights } from '../models/architecture.ts';
+import { bosRuleOf } from '../models/index.ts';
 import { BIN_INDEX, BIN_SINGLE, loadModelConfig, loadWeights, SHARD_INDEX, SINGLE_FILE } from './checkpoint.ts';
 import type { ModelConfig } from './config.ts';
 import { loadAnyTokenizer } from './gpt2-tokenizer.ts';
@@ -183,6 +184,6 @@ export async function readModelFiles(raw: ModelSource, opts: ReadModelOptions = 
   const weightBytes = await planFiles(source, progress);
   progress.announce();
   opts.onPlanned?.({ config, weightBytes });
-  const [weights, tokenizer] = await Promise.all([loadWeights(source), loadAnyTokenizer(source, config.bos_token_id)]);
+  const [weights, tokenizer] = await Promise.all([loadWeights(source), loadAnyTokenizer(source, bosRuleOf(config))]);
   return { config, weights, tokenizer };
 }

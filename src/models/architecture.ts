@@ -112,6 +112,11 @@ export interface GpuModel {
 export interface Architecture<C extends ModelConfig = ModelConfig, W extends ModelWeights = ModelWeights> {
   /** The `model_type` values this file implements. */
   readonly modelTypes: readonly string[];
+  /**
+   * How text prompts get BOS: config.json's bos_token_id prepended exactly once ('config', the
+   * default: OPT), or as the tokenizer's files say ('tokenizer': the Llama family; see BosRule).
+   */
+  readonly promptBos?: 'config' | 'tokenizer';
   /** Validates config.json and fills defaults; throws ConfigError naming the key and the rule. */
   checkConfig(raw: RawConfig): C;
   /** Maps checkpoint tensors onto roles, checking every shape; throws MissingTensorError. */

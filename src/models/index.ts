@@ -3,10 +3,12 @@
  * file under `src/models/` and a line here; the runner does not change.
  */
 import { asRawConfig, configFail, type ModelConfig } from '../model/config.ts';
+import type { BosRule } from '../model/tokenizer.ts';
 import type { Architecture } from './architecture.ts';
+import { llama } from './llama.ts';
 import { opt } from './opt.ts';
 
-const ARCHITECTURES: readonly Architecture[] = [opt];
+const ARCHITECTURES: readonly Architecture[] = [opt, llama];
 
 function find(modelType: unknown): Architecture | undefined {
   return ARCHITECTURES.find((a) => a.modelTypes.includes(modelType as string));
@@ -28,4 +30,9 @@ export function architectureOf(config: ModelConfig): Architecture {
   const arch = find(config.model_type);
   if (!arch) throw new RangeError(`no architecture implements model_type "${config.model_type}"`);
   return arch;
+}
+
+/** Where text prompts of this model get their BOS (Architecture.promptBos). */
+export function bosRuleOf(config: ModelConfig): BosRule {
+  return architectureOf(config).promptBos === 'tokenizer' ? 'tokenizer' : config.bos_token_id;
 }

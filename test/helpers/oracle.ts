@@ -7,3 +7,8 @@ import path from 'node:path';
 export const ORACLE_ROOT = process.env.SKIPDECODE_ORACLE_DIR
   ? path.resolve(process.env.SKIPDECODE_ORACLE_DIR)
   : path.resolve(import.meta.dirname, '..', '..', '..', 'shared', 'oracle');
+
+/** The Llama-family cases: `../shared/oracle-llama` beside the checkout, or SKIPDECODE_ORACLE_LLAMA_DIR. */
+export const LLAMA_ORACLE_ROOT = process.env.SKIPDECODE_ORACLE_LLAMA_DIR
+  ? path.resolve(process.env.SKIPDECODE_ORACLE_LLAMA_DIR)
+  : path.resolve(import.meta.dirname, '..', '..', '..', 'shared', 'oracle-llama');

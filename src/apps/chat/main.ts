@@ -8,7 +8,7 @@ import { checkWebGpu, describeProblem, type Problem } from '../shared/problems.t
 import { ScheduleForm } from '../shared/schedule-form.ts';
 import type { GenerateOutput } from '../shared/backend.ts';
 import { SamplingForm } from './sampling.ts';
-import { buildPrompt, STOP_STRINGS, type Turn } from '../shared/transcript.ts';
+import { replyRequest, type Turn } from '../shared/transcript.ts';
 
 type PageState = 'checking' | 'no-webgpu' | 'loading' | 'ready' | 'generating' | 'error';
 
@@ -53,6 +53,7 @@ const panel = new ModelPanel({
     loaded = l;
     const info = l.model.info;
     byId('random-note').hidden = !l.choice.random;
+    byId('template-note').hidden = info.chat !== undefined;
     // Bigger models write longer useful replies; the tiny one is for watching, not reading.
     sampling.tokens = l.choice.random ? 32 : 64;
     schedule.configure(info.layers, sampling.tokens);
@@ -131,7 +132,7 @@ async function send(): Promise<void> {
   const maxNewTokens = sampling.tokens;
   // Byte-level BPE: one character is at least a token on the tiny model, about half of one on OPT.
   const perToken = choice.random ? 1 : 2;
-  const prompt = buildPrompt(turns, Math.max(64, (info.maxPositions - maxNewTokens - 8) * perToken));
+  const prompt = replyRequest(info, turns, Math.max(64, (info.maxPositions - maxNewTokens - 8) * perToken));
   running = new AbortController();
   setState('generating');
   status.textContent = 'Generating…';
@@ -139,12 +140,11 @@ async function send(): Promise<void> {
   let replyText = '';
   try {
     const stream = model.stream({
-      prompt,
+      ...prompt,
       maxNewTokens,
       schedule: scheduleValue,
       exact: schedule.exact(),
       sampling: sampling.options(),
-      stop: STOP_STRINGS,
       signal: running.signal,
     });
     for await (const chunk of stream) {

@@ -24,7 +24,7 @@ import { forget, sharedModel } from '../shared/backend.ts';
 import { formatBytes } from '../shared/dom.ts';
 import { describeProblem, type ProblemKind } from '../shared/problems.ts';
 import { PRESETS, presetSchedule } from '../shared/presets.ts';
-import { buildPrompt, STOP_STRINGS, type Turn } from '../shared/transcript.ts';
+import { replyRequest, type Turn } from '../shared/transcript.ts';
 import { STYLES } from './styles.ts';
 import type {
   DefineSkipDecodeChatOptions,
@@ -166,12 +166,11 @@ export class SkipDecodeChatElement extends Base {
     try {
       const temperature = this.numAttr('temperature', 0.7);
       const stream = engine.stream({
-        prompt: buildPrompt(this.turns, Math.max(64, info.maxPositions - maxNewTokens - 8)),
+        ...replyRequest(info, this.turns, Math.max(64, info.maxPositions - maxNewTokens - 8)),
         maxNewTokens,
         schedule: this.schedule(info.layers, maxNewTokens),
         sampling: temperature > 0 ? { temperature, topP: 0.95, topK: 50, repetitionPenalty: 1.1 } : undefined,
         exact: this.exact(),
-        stop: STOP_STRINGS,
         signal: this.running.signal,
       });
       for await (const chunk of stream) {

@@ -1,6 +1,7 @@
 /**
  * The models the apps offer: the offline demo model served from /models/ (made by
- * scripts/prepare-demo-model.ts) and OPT checkpoints from the Hugging Face hub.
+ * scripts/prepare-demo-model.ts), OPT checkpoints and Llama-family instruct models from the
+ * Hugging Face hub.
  */
 import { listCachedModels, type CachedModel } from '../../index.ts';
 
@@ -16,6 +17,29 @@ export interface ModelChoice {
   offline: boolean;
   /** Random weights: say so wherever its text appears. */
   random: boolean;
+  /** Weight bytes per storage format (Llama-family entries), see `formatSizes`. */
+  formats?: FormatSizes;
+}
+
+export interface FormatSizes {
+  /** As published (bf16): the download. */
+  bf16: number;
+  /** 8-bit weights with one f16 scale per 32. */
+  int8: number;
+  /** 4-bit weights with one f16 scale per 32. */
+  q4: number;
+}
+
+/** Weight bytes of `params` parameters (tied heads counted once, as the checkpoints store them). */
+export function formatSizes(params: number): FormatSizes {
+  const scales = (params / 32) * 2;
+  return { bf16: params * 2, int8: params + scales, q4: params / 2 + scales };
+}
+
+/** A Llama-family instruct model on the hub; `params` from its safetensors index. */
+function llamaFamily(spec: string, label: string, params: number, layers: number, note: string): ModelChoice {
+  const formats = formatSizes(params);
+  return { spec, label, bytes: formats.bf16, layers, note, offline: false, random: false, formats };
 }
 
 /** What scripts/prepare-demo-model.ts writes to /models/demo.json. */
@@ -59,6 +83,41 @@ export const HUB_MODELS: ModelChoice[] = [
     offline: false,
     random: false,
   },
+  llamaFamily(
+    'HuggingFaceTB/SmolLM2-135M-Instruct',
+    'SmolLM2-135M-Instruct',
+    134_515_008,
+    30,
+    '30 layers, chat template (ChatML); about 270 MB (bf16).',
+  ),
+  llamaFamily(
+    'HuggingFaceTB/SmolLM2-360M-Instruct',
+    'SmolLM2-360M-Instruct',
+    361_821_120,
+    32,
+    '32 layers, chat template (ChatML); about 720 MB (bf16).',
+  ),
+  llamaFamily(
+    'Qwen/Qwen2.5-0.5B-Instruct',
+    'Qwen2.5-0.5B-Instruct',
+    494_032_768,
+    24,
+    '24 layers, grouped-query attention (14 query / 2 KV heads), ChatML; about 990 MB (bf16).',
+  ),
+  llamaFamily(
+    'TinyLlama/TinyLlama-1.1B-Chat-v1.0',
+    'TinyLlama-1.1B-Chat',
+    1_100_048_384,
+    22,
+    '22 layers, SentencePiece tokenizer; about 2.2 GB (bf16).',
+  ),
+  llamaFamily(
+    'meta-llama/Llama-3.2-1B-Instruct',
+    'Llama-3.2-1B-Instruct (gated)',
+    1_235_814_400,
+    16,
+    '16 layers; about 2.5 GB (bf16). Gated: accept its license on the hub and load with an access token.',
+  ),
 ];
 
 let demo: Promise<ModelChoice | undefined> | undefined;

@@ -1,3 +1,5 @@
+import { chatPrompt, type ModelInfo } from '../../index.ts';
+
 /**
  * The chat as a plain-text transcript. OPT is a base language model, so "chat" means asking it to
  * continue a dialogue; the stop string ends a reply where the model starts writing the user's turn.
@@ -24,4 +26,18 @@ export function buildPrompt(turns: readonly Turn[], budgetChars: number): string
   const room = budgetChars - PREAMBLE.length - 'Assistant:'.length;
   if (body.length > room) body = body.slice(body.length - Math.max(0, room));
   return `${PREAMBLE}${body}Assistant:`;
+}
+
+/**
+ * The prompt and stop rules for the next reply: the model's chat template and its end-of-turn ids
+ * when tokenizer_config.json has one (Llama-family instruct models), else the plain transcript (OPT).
+ */
+export function replyRequest(
+  info: ModelInfo,
+  turns: readonly Turn[],
+  budgetChars: number,
+): { prompt: string; stop?: string[]; stopTokenIds?: number[] } {
+  if (!info.chat) return { prompt: buildPrompt(turns, budgetChars), stop: STOP_STRINGS };
+  const messages = turns.map((t) => ({ role: t.role, content: t.text.trim() }));
+  return { prompt: chatPrompt(info.chat, messages), stopTokenIds: info.chat.stopTokenIds };
 }
