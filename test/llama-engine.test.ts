@@ -152,3 +152,18 @@ describe('SkipDecode on a Llama-family model', () => {
     expect(stopped.finishReasons[1]).not.toBe('length');
   });
 });
+
+describe('exact mode on a Llama-family model', () => {
+  it('gives the full-depth tokens and logits under a skip draft (GQA 8/2, padded batch, K = 1, 3, 8)', async () => {
+    const { engine } = await load({ layers: 6, heads: 8, kvHeads: 2, seed: 11 });
+    const schedule: Schedule = { kind: 'linear', max: 6, min: 2, warmup: 1, span: 4 };
+    const opts = { maxNewTokens: 12, eosTokenId: null, returnLogits: true } as const;
+    const full = await engine.generate(PADDED_BATCH, { ...opts, schedule: { kind: 'full' } });
+    for (const draftTokens of [1, 3, 8]) {
+      const exact = await engine.generate(PADDED_BATCH, { ...opts, schedule, exact: { draftTokens } });
+      expect(exact.tokens).toEqual(full.tokens);
+      expect(exact.metrics.speculative!.cycles).toBeGreaterThan(0);
+      exact.logits!.forEach((step, i) => expect(maxRelError(step, full.logits![i])).toBeLessThan(1e-4));
+    }
+  });
+});
