@@ -2,14 +2,20 @@
  * "Is this model too big for the device?", answered before anything is uploaded: a half-uploaded
  * model on a shared device would leave buffers behind that nothing can free.
  */
-import { bytesPerElement, rowStride } from '../gpu/kernel.ts';
+import { rowBytesOf, rowStride, scaleRowBytesOf } from '../gpu/kernel.ts';
 import type { Gpu } from '../gpu/context.ts';
 import { DeviceLimitError } from '../errors.ts';
 import type { HostTensor } from '../model/weights.ts';
 import type { ModelWeights } from '../models/architecture.ts';
 import { architectureOf } from '../models/index.ts';
+import { weightDTypeOf } from '../ops/matrix.ts';
 
-const ELEMENT: Record<HostTensor['dtype'], 'f32' | 'f16' | 'bf16'> = { F32: 'f32', F16: 'f16', BF16: 'bf16' };
+/** GPU bytes of one row of a matrix tensor once uploaded: padded, in its storage format, scales included. */
+function gpuRowBytes(t: HostTensor): number {
+  const dtype = weightDTypeOf(t);
+  const stride = rowStride(t.shape[1]);
+  return rowBytesOf(dtype, stride) + scaleRowBytesOf(dtype, stride);
+}
 
 function mib(bytes: number): string {
   return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
@@ -19,11 +25,11 @@ function tensors(w: ModelWeights): [string, HostTensor][] {
   return architectureOf(w.config).tensors(w);
 }
 
-/** GPU bytes the weights take once uploaded (padded rows in the checkpoint dtype, vectors as f32). */
+/** GPU bytes the weights take once uploaded (padded rows in the storage format, vectors as f32). */
 export function weightGpuBytes(w: ModelWeights): number {
   let total = 0;
   for (const [, t] of tensors(w)) {
-    if (t.shape.length === 2) total += t.shape[0] * rowStride(t.shape[1]) * bytesPerElement(ELEMENT[t.dtype]);
+    if (t.shape.length === 2) total += t.shape[0] * gpuRowBytes(t);
     else total += t.shape.reduce((a, b) => a * b, 1) * 4;
   }
   return total;
@@ -47,7 +53,7 @@ export function checkModelFits(gpu: Gpu, w: ModelWeights, maxGpuBytes: number | 
   const binding = Math.min(gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize);
   for (const [name, t] of tensors(w)) {
     if (t.shape.length !== 2) continue;
-    const rowBytes = rowStride(t.shape[1]) * bytesPerElement(ELEMENT[t.dtype]);
+    const rowBytes = gpuRowBytes(t);
     if (rowBytes > binding) {
       throw new DeviceLimitError(
         `${model}: one row of ${name} [${t.shape}] needs ${rowBytes} bytes, but this device's ` +
