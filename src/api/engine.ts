@@ -86,6 +86,7 @@ export class SkipDecodeEngine implements GenerationEngine {
     try {
       const files = await readModelFiles(source, {
         progress,
+        weights: o.weights,
         onPlanned: (plan) => checkPlannedSize(source.describe(), plan.weightBytes, o.maxGpuBytes),
       });
       checkModelFits(gpu, files.weights, o.maxGpuBytes, source.describe());

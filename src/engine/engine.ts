@@ -1,6 +1,7 @@
 import type { Gpu } from '../gpu/context.ts';
 import { loadWeights } from '../model/checkpoint.ts';
 import type { ModelConfig } from '../model/config.ts';
+import type { WeightFormat } from '../model/quantize.ts';
 import type { ModelSource } from '../model/source.ts';
 import { loadTokenizer, type OptTokenizer } from '../model/tokenizer.ts';
 import type { ModelWeights } from '../models/architecture.ts';
@@ -20,6 +21,11 @@ export interface EngineResult extends GenerateResult {
 }
 
 export interface EngineOptions extends UploadMatrixOptions {
+  /**
+   * Matrix storage: as in the checkpoint (default), or quantized while loading to int8 or q4
+   * (src/model/quantize.ts; a checkpoint written by `skipdecode quantize` loads as it is stored).
+   */
+  weights?: WeightFormat;
   /** Testing hook: fill every fresh KV cache with this value (NaN proves no unwritten entry is read). */
   poisonKvCache?: number;
 }
@@ -49,7 +55,7 @@ export class Engine {
   static async load(gpu: Gpu, source: ModelSource, options: EngineOptions = {}): Promise<Engine> {
     // In order: an unreachable source must be reported for config.json, the first file a load needs,
     // not for whichever probe of a file fetched alongside it happened to fail first.
-    const weights = await loadWeights(source);
+    const weights = await loadWeights(source, { weights: options.weights });
     const tokenizer = await loadTokenizer(source);
     return Engine.fromWeights(gpu, weights, tokenizer, options);
   }
