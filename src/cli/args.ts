@@ -4,6 +4,7 @@ type ParseArgsOptionsConfig = NonNullable<ParseArgsConfig['options']>;
 import { SkipDecodeError } from '../errors.ts';
 import { parseSchedule, type Schedule } from '../skip/schedule.ts';
 import type { SamplingOptions } from '../engine/sampling.ts';
+import { WEIGHT_FORMATS, type QuantScheme, type WeightFormat } from '../model/quantize.ts';
 
 /** A command line that cannot be run as given. */
 export class UsageError extends SkipDecodeError {}
@@ -18,17 +19,22 @@ export const USAGE = `usage:
                       [--max-new-tokens N] [--ignore-eos] [--json] [--logits-out FILE]
                       [--schedule full|linear:max=A,min=B,warmup=C,span=D]
                       [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R] [--seed S]
-                      [--stop TEXT]... [--stop-token-id ID]...
+                      [--stop TEXT]... [--stop-token-id ID]... [--weights checkpoint|int8|q4]
   skipdecode bench    --model <dir|url> [--batch 1,4] [--new-tokens 32] [--prompt-tokens 16]
                       [--schedule linear:max=12,min=3,warmup=1,span=32] [--reps 3] [--json]
+                      [--weights checkpoint|int8|q4]
+  skipdecode quantize --model <dir|url> --weights int8|q4 --out DIR
 
 --input-ids: token ids per sequence, ';' between the sequences of a batch (left-padded).
 --prompt:    text, tokenized with the model's tokenizer.json (</s> prepended); repeat for a batch.
---json:      one JSON object on the last line of stdout.`;
+--json:      one JSON object on the last line of stdout.
+--weights:   store the matrices as in the checkpoint (default) or quantized while loading.
+quantize:    writes a hub-layout folder with the matrices quantized, loadable by --model directly.`;
 
 export interface GenerateArgs {
   command: 'generate';
   model: string;
+  weights: WeightFormat;
   inputIds?: number[][];
   prompts?: string[];
   maxNewTokens: number;
@@ -44,6 +50,7 @@ export interface GenerateArgs {
 export interface BenchArgs {
   command: 'bench';
   model: string;
+  weights: WeightFormat;
   batches: number[];
   newTokens: number;
   promptTokens: number;
@@ -52,11 +59,27 @@ export interface BenchArgs {
   json: boolean;
 }
 
-export function parseCommandLine(argv: string[]): GenerateArgs | BenchArgs {
+export interface QuantizeArgs {
+  command: 'quantize';
+  model: string;
+  weights: QuantScheme;
+  out: string;
+}
+
+export function parseCommandLine(argv: string[]): GenerateArgs | BenchArgs | QuantizeArgs {
   const [command, ...rest] = argv;
-  if (command !== 'generate' && command !== 'bench') throw new UsageError(`unknown command '${command ?? ''}'`);
+  if (command !== 'generate' && command !== 'bench' && command !== 'quantize')
+    throw new UsageError(`unknown command '${command ?? ''}'`);
   const { values: v } = parseOptions(rest);
   if (!v.model) throw new UsageError('--model is required');
+  const weights = v.weights ?? 'checkpoint';
+  if (!(WEIGHT_FORMATS as readonly string[]).includes(weights))
+    throw new UsageError(`--weights must be one of ${WEIGHT_FORMATS.join(', ')} (got '${weights}')`);
+  if (command === 'quantize') {
+    if (weights === 'checkpoint') throw new UsageError('quantize needs --weights int8 or --weights q4');
+    if (!v.out) throw new UsageError('quantize needs --out DIR');
+    return { command, model: v.model, weights: weights as QuantScheme, out: v.out };
+  }
   const int = (name: string, text: string | undefined, fallback: number, min = 1): number => {
     if (text === undefined) return fallback;
     const n = Number(text);
@@ -75,6 +98,7 @@ export function parseCommandLine(argv: string[]): GenerateArgs | BenchArgs {
     return {
       command,
       model: v.model,
+      weights: weights as WeightFormat,
       batches: (v.batch ?? '1,4').split(',').map((b) => int('batch', b.trim(), 1)),
       newTokens: int('new-tokens', v['new-tokens'], 32, 2),
       promptTokens: int('prompt-tokens', v['prompt-tokens'], 16),
@@ -89,6 +113,7 @@ export function parseCommandLine(argv: string[]): GenerateArgs | BenchArgs {
   return {
     command,
     model: v.model,
+    weights: weights as WeightFormat,
     inputIds: v['input-ids'] === undefined ? undefined : parseInputIds(v['input-ids']),
     prompts: v.prompt,
     maxNewTokens: int('max-new-tokens', v['max-new-tokens'], 32),
@@ -141,6 +166,8 @@ const OPTIONS = {
   'new-tokens': { type: 'string' },
   'prompt-tokens': { type: 'string' },
   reps: { type: 'string' },
+  weights: { type: 'string' },
+  out: { type: 'string' },
 } as const satisfies ParseArgsOptionsConfig;
 
 /**
