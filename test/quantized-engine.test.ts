@@ -106,3 +106,61 @@ describe('int8 / q4 weights: GPU forward vs float64 forward on the dequantized w
     expect(costs.q4 / costs.checkpoint).toBeLessThan(0.3);
   });
 });
+
+describe("kvCache: 'f16'", () => {
+  for (const [name, opts, schedule] of [
+    ['pre-LN f16, full depth', { dtype: 'f16', seed: 26 }, { kind: 'full' }],
+    ['post-LN with projections, int8 weights, a schedule', { postLn: true, projDim: 32, seed: 27 }, SKIP],
+  ] as [string, TinyOptOptions, Schedule][]) {
+    it(`${name}: matches the float64 forward with f16-rounded keys and values`, async () => {
+      const dir = await makeTinyModel({ layers: 4, ...opts });
+      const weights = await loadOptWeights(dirSource(dir), { weights: opts.postLn ? 'int8' : 'checkpoint' });
+      const engine = OptEngine.fromWeights(await testGpu(), weights, undefined, { kvCache: 'f16' });
+      engines.push(engine);
+      const plan = new SkipPlan(4, schedule);
+      const want = referenceGenerate(weights, PADDED_BATCH, {
+        newTokens: 8,
+        layersForStep: (k) => plan.layers(k),
+        kvF16: true,
+      });
+      const got = await engine.generate(PADDED_BATCH, {
+        maxNewTokens: 8,
+        eosTokenId: null,
+        returnLogits: true,
+        schedule,
+      });
+      expect(minMargin(want.logits, weights.config.vocab_size)).toBeGreaterThan(1e-3);
+      expect(got.tokens).toEqual(want.tokens);
+      got.logits!.forEach((step, i) => expect(maxRelError(step, want.logits[i])).toBeLessThan(1e-3));
+    });
+  }
+
+  it('never reads an unwritten entry: NaN-poisoned f16 caches give the same outputs', async () => {
+    const dir = await makeTinyModel({ layers: 3, seed: 28 });
+    const schedule: Schedule = { kind: 'linear', max: 3, min: 2, warmup: 1, span: 4 };
+    const run = async (poisonKvCache?: number) => {
+      const e = await OptEngine.load(await testGpu(), dirSource(dir), { kvCache: 'f16', poisonKvCache });
+      engines.push(e);
+      return e.generate(PADDED_BATCH, { maxNewTokens: 8, eosTokenId: null, returnLogits: true, schedule });
+    };
+    const [a, b] = [await run(), await run(NaN)];
+    expect(b.tokens).toEqual(a.tokens);
+    b.logits!.forEach((step, i) => expect([...step]).toEqual([...a.logits![i]]));
+  });
+
+  it('refuses an unknown kvCache or weights value, and f16 on an odd head dimension', async () => {
+    const dir = await makeTinyModel({ layers: 1, hidden: 36, heads: 4, seed: 29 });
+    const gpu = await testGpu();
+    const before = gpu.allocatedBytes;
+    await expect(OptEngine.load(gpu, dirSource(dir), { kvCache: 'f8' as never })).rejects.toThrow(
+      /kvCache must be one of f32, f16/,
+    );
+    await expect(OptEngine.load(gpu, dirSource(dir), { weights: 'q2' as never })).rejects.toThrow(
+      /weights must be one of/,
+    );
+    await expect(OptEngine.load(gpu, dirSource(dir), { kvCache: 'f16' })).rejects.toThrow(
+      /even head dimension; this model's is 9/,
+    );
+    expect(gpu.allocatedBytes).toBe(before);
+  });
+});

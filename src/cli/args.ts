@@ -4,6 +4,7 @@ type ParseArgsOptionsConfig = NonNullable<ParseArgsConfig['options']>;
 import { SkipDecodeError } from '../errors.ts';
 import { parseSchedule, type Schedule } from '../skip/schedule.ts';
 import type { SamplingOptions } from '../engine/sampling.ts';
+import { KV_DTYPES, type KvDType } from '../ops/attention.ts';
 import { WEIGHT_FORMATS, type QuantScheme, type WeightFormat } from '../model/quantize.ts';
 
 /** A command line that cannot be run as given. */
@@ -19,22 +20,25 @@ export const USAGE = `usage:
                       [--max-new-tokens N] [--ignore-eos] [--json] [--logits-out FILE]
                       [--schedule full|linear:max=A,min=B,warmup=C,span=D]
                       [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R] [--seed S]
-                      [--stop TEXT]... [--stop-token-id ID]... [--weights checkpoint|int8|q4]
+                      [--stop TEXT]... [--stop-token-id ID]...
+                      [--weights checkpoint|int8|q4] [--kv-cache f32|f16]
   skipdecode bench    --model <dir|url> [--batch 1,4] [--new-tokens 32] [--prompt-tokens 16]
                       [--schedule linear:max=12,min=3,warmup=1,span=32] [--reps 3] [--json]
-                      [--weights checkpoint|int8|q4]
+                      [--weights checkpoint|int8|q4] [--kv-cache f32|f16]
   skipdecode quantize --model <dir|url> --weights int8|q4 --out DIR
 
 --input-ids: token ids per sequence, ';' between the sequences of a batch (left-padded).
 --prompt:    text, tokenized with the model's tokenizer.json (</s> prepended); repeat for a batch.
 --json:      one JSON object on the last line of stdout.
 --weights:   store the matrices as in the checkpoint (default) or quantized while loading.
+--kv-cache:  KV cache storage, f32 (default) or f16 (half the memory).
 quantize:    writes a hub-layout folder with the matrices quantized, loadable by --model directly.`;
 
 export interface GenerateArgs {
   command: 'generate';
   model: string;
   weights: WeightFormat;
+  kvCache: KvDType;
   inputIds?: number[][];
   prompts?: string[];
   maxNewTokens: number;
@@ -51,6 +55,7 @@ export interface BenchArgs {
   command: 'bench';
   model: string;
   weights: WeightFormat;
+  kvCache: KvDType;
   batches: number[];
   newTokens: number;
   promptTokens: number;
@@ -75,6 +80,9 @@ export function parseCommandLine(argv: string[]): GenerateArgs | BenchArgs | Qua
   const weights = v.weights ?? 'checkpoint';
   if (!(WEIGHT_FORMATS as readonly string[]).includes(weights))
     throw new UsageError(`--weights must be one of ${WEIGHT_FORMATS.join(', ')} (got '${weights}')`);
+  const kvCache = v['kv-cache'] ?? 'f32';
+  if (!(KV_DTYPES as readonly string[]).includes(kvCache))
+    throw new UsageError(`--kv-cache must be one of ${KV_DTYPES.join(', ')} (got '${kvCache}')`);
   if (command === 'quantize') {
     if (weights === 'checkpoint') throw new UsageError('quantize needs --weights int8 or --weights q4');
     if (!v.out) throw new UsageError('quantize needs --out DIR');
@@ -99,6 +107,7 @@ export function parseCommandLine(argv: string[]): GenerateArgs | BenchArgs | Qua
       command,
       model: v.model,
       weights: weights as WeightFormat,
+      kvCache: kvCache as KvDType,
       batches: (v.batch ?? '1,4').split(',').map((b) => int('batch', b.trim(), 1)),
       newTokens: int('new-tokens', v['new-tokens'], 32, 2),
       promptTokens: int('prompt-tokens', v['prompt-tokens'], 16),
@@ -114,6 +123,7 @@ export function parseCommandLine(argv: string[]): GenerateArgs | BenchArgs | Qua
     command,
     model: v.model,
     weights: weights as WeightFormat,
+    kvCache: kvCache as KvDType,
     inputIds: v['input-ids'] === undefined ? undefined : parseInputIds(v['input-ids']),
     prompts: v.prompt,
     maxNewTokens: int('max-new-tokens', v['max-new-tokens'], 32),
@@ -167,6 +177,7 @@ const OPTIONS = {
   'prompt-tokens': { type: 'string' },
   reps: { type: 'string' },
   weights: { type: 'string' },
+  'kv-cache': { type: 'string' },
   out: { type: 'string' },
 } as const satisfies ParseArgsOptionsConfig;
 

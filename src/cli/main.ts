@@ -26,7 +26,7 @@ async function main(argv: string[]): Promise<number> {
     );
     return 0;
   }
-  const engine = await loadEngine(openSource(args.model), { weights: args.weights });
+  const engine = await loadEngine(openSource(args.model), { weights: args.weights, kvCache: args.kvCache });
   if (args.command === 'bench') {
     await runBench(engine, args);
     return 0;

@@ -1,7 +1,8 @@
 import type { Gpu } from '../gpu/context.ts';
 import { loadWeights } from '../model/checkpoint.ts';
 import type { ModelConfig } from '../model/config.ts';
-import type { WeightFormat } from '../model/quantize.ts';
+import { WEIGHT_FORMATS, type WeightFormat } from '../model/quantize.ts';
+import { checkKvDType, KV_DTYPES, type KvDType } from '../ops/attention.ts';
 import type { ModelSource } from '../model/source.ts';
 import { loadTokenizer, type OptTokenizer } from '../model/tokenizer.ts';
 import type { ModelWeights } from '../models/architecture.ts';
@@ -12,7 +13,7 @@ import { generate, type GenerateResult } from './generate.ts';
 import type { GpuModel } from './model.ts';
 import { prepareGeneration, type EngineGenerateOptions, type Generation } from './request.ts';
 import { SessionBuffers, type SessionShape } from './session.ts';
-import { DeviceLimitError, GpuError } from '../errors.ts';
+import { ConfigError, DeviceLimitError, GpuError } from '../errors.ts';
 
 export type { EngineGenerateOptions, Generation };
 
@@ -26,6 +27,8 @@ export interface EngineOptions extends UploadMatrixOptions {
    * (src/model/quantize.ts; a checkpoint written by `skipdecode quantize` loads as it is stored).
    */
   weights?: WeightFormat;
+  /** KV cache storage: f32 (default, exact) or f16 (half the memory and the bytes attention reads). */
+  kvCache?: KvDType;
   /** Testing hook: fill every fresh KV cache with this value (NaN proves no unwritten entry is read). */
   poisonKvCache?: number;
 }
@@ -53,6 +56,7 @@ export class Engine {
 
   /** Loads config, weights and (when present) tokenizer from a folder or base URL in hub layout. */
   static async load(gpu: Gpu, source: ModelSource, options: EngineOptions = {}): Promise<Engine> {
+    checkEngineOptions(options);
     // In order: an unreachable source must be reported for config.json, the first file a load needs,
     // not for whichever probe of a file fetched alongside it happened to fail first.
     const weights = await loadWeights(source, { weights: options.weights });
@@ -62,7 +66,14 @@ export class Engine {
 
   /** Uploads weights with the architecture their config names; a refused upload leaves nothing on the GPU. */
   static fromWeights(gpu: Gpu, weights: ModelWeights, tokenizer?: OptTokenizer, options: EngineOptions = {}): Engine {
+    checkEngineOptions(options);
     const model = gpu.allOrNothing(() => architectureOf(weights.config).upload(gpu, weights, options));
+    try {
+      checkKvDType(options.kvCache ?? 'f32', model.kvCache.headDim);
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
     return new Engine(gpu, model, tokenizer, options);
   }
 
@@ -117,6 +128,7 @@ export class Engine {
       batch,
       promptCapacity: promptLength,
       maxSeq: Math.min(Math.ceil(totalLength / SEQ_BLOCK) * SEQ_BLOCK, c.max_position_embeddings),
+      kvDtype: this.options.kvCache ?? 'f32',
     };
     // A request the device cannot hold is refused before the current session is let go.
     SessionBuffers.check(this.gpu, this.model, shape);
@@ -182,6 +194,14 @@ export class Engine {
     this.session?.buffers.dispose();
     this.session = undefined;
   }
+}
+
+/** `weights` and `kvCache` as a JavaScript caller may pass them: anything else is a ConfigError naming the choices. */
+export function checkEngineOptions(o: EngineOptions): void {
+  if (o.weights !== undefined && !WEIGHT_FORMATS.includes(o.weights))
+    throw new ConfigError(`weights must be one of ${WEIGHT_FORMATS.join(', ')} (got ${JSON.stringify(o.weights)})`);
+  if (o.kvCache !== undefined && !KV_DTYPES.includes(o.kvCache))
+    throw new ConfigError(`kvCache must be one of ${KV_DTYPES.join(', ')} (got ${JSON.stringify(o.kvCache)})`);
 }
 
 /** The engine's name from when OPT was the only architecture; other branches and callers still use it. */
