@@ -137,10 +137,12 @@ export function checkSessionFits(gpu: Gpu, model: GpuModel, shape: SessionShape,
       : over.unit === 'cached positions (batch x positions)'
         ? ` (batch ${Math.floor(most / shape.maxSeq)} at ${shape.maxSeq} positions)`
         : '';
-  const what = over.label.includes('.kv.') ? `the KV cache '${over.label}'` : `the '${over.label}' buffer`;
+  const kv = over.label.includes('.kv.');
+  const what = kv ? `the KV cache '${over.label}'` : `the '${over.label}' buffer`;
+  const f16 = kv && (shape.kvDtype ?? 'f32') === 'f32' ? ", or kvCache: 'f16' (half the bytes)" : '';
   throw new DeviceLimitError(
     `${request}: ${what} needs ${over.bytes} bytes, over this device's ${name} of ${limit}; at most ` +
-      `${most} ${over.unit} fit${per}: use a smaller batch, a shorter prompt or fewer new tokens`,
+      `${most} ${over.unit} fit${per}: use a smaller batch, a shorter prompt or fewer new tokens${f16}`,
   );
 }
 
