@@ -4,7 +4,7 @@
 //   out[b][t][h][:] = softmax_j( (q[b][t][h] . k[b][h][j]) * head_dim^-0.5 + mask ) v[b][h][j]
 // over key positions j <= past + t whose mask[b][j] is 1.
 //   qkv:   [batch][tokens][3][heads][head_dim] f32 (only q is read here)
-//   k, v:  [batch][heads][max_seq][head_dim] f32
+//   k, v:  [batch][heads][max_seq][head_dim] as u32 words of the kv_f32 / kv_f16 prelude (kv_elem)
 //   mask:  [batch][max_seq] u32, 1 = real token, 0 = padding
 //   out:   [batch][tokens][heads][head_dim] f32
 // One workgroup per (query, head): scores for all keys sit in workgroup memory (MAX_KEYS, an
@@ -19,8 +19,8 @@ const WG: u32 = 64u;
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> params: Params;
 @group(0) @binding(2) var<storage, read> qkv: array<f32>;
-@group(0) @binding(3) var<storage, read> k_cache: array<f32>;
-@group(0) @binding(4) var<storage, read> v_cache: array<f32>;
+@group(0) @binding(3) var<storage, read> k_cache: array<u32>;
+@group(0) @binding(4) var<storage, read> v_cache: array<u32>;
 @group(0) @binding(5) var<storage, read> mask: array<u32>;
 @group(0) @binding(6) var<storage, read_write> out: array<f32>;
 
@@ -82,7 +82,10 @@ fn main(
     if (mask[b * step.max_seq + j] != 0u) {
       let k_base = kv_base + j * dim;
       var acc = 0.0;
-      for (var d = 0u; d < dim; d++) { acc += q[d] * k_cache[k_base + d]; }
+      for (var d = 0u; d < dim; d++) {
+        let at = k_base + d;
+        acc += q[d] * kv_elem(k_cache[at / KV_PER_WORD], at);
+      }
       s = acc;
       local_max = max(local_max, s);
     }
@@ -102,7 +105,10 @@ fn main(
   let out_base = row * hidden + h * dim;
   for (var d = tid; d < dim; d += WG) {
     var acc = 0.0;
-    for (var j = 0u; j < n_keys; j++) { acc += scores[j] * v_cache[kv_base + j * dim + d]; }
+    for (var j = 0u; j < n_keys; j++) {
+      let at = kv_base + j * dim + d;
+      acc += scores[j] * kv_elem(v_cache[at / KV_PER_WORD], at);
+    }
     out[out_base + d] = acc * inv;
   }
 }

@@ -6,13 +6,13 @@
 //   m = max_j s_j,   l = sum_j exp(s_j - m),   o[:] = sum_j exp(s_j - m) v_j[:]
 // (m = -3.4e38, l = 0, o = 0 for a block with no visible key).
 //   qkv:      [batch][tokens][3][heads][head_dim] f32 (only q is read)
-//   k, v:     [batch][heads][max_seq][head_dim] f32
+//   k, v:     [batch][heads][max_seq][head_dim] as u32 words of the kv_f32 / kv_f16 prelude (kv_elem)
 //   mask:     [batch][max_seq] u32, 1 = real token
 //   partials: [batch * tokens][heads][blocks][head_dim + 2] f32: o[head_dim], then m, then l,
 //             blocks = ceil((past + tokens) / BLOCK) this step
 // Workgroups: batch * tokens * heads * blocks, block fastest.
 // The reductions come from a prelude (reduce_subgroup.wgsl or reduce_workgroup.wgsl), chosen by the
-// host from the device's features.
+// host from the device's features; the KV prelude (kv_f32.wgsl or kv_f16.wgsl) from the cache's format.
 //
 // When it wins: decode steps (few queries) over long contexts. attention.wgsl gives each (query,
 // head) one workgroup that walks every key alone, so a batch-1 decode step on a 12-head model runs
@@ -30,8 +30,8 @@ const RED_SITES: u32 = 2u;
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> params: Params;
 @group(0) @binding(2) var<storage, read> qkv: array<f32>;
-@group(0) @binding(3) var<storage, read> k_cache: array<f32>;
-@group(0) @binding(4) var<storage, read> v_cache: array<f32>;
+@group(0) @binding(3) var<storage, read> k_cache: array<u32>;
+@group(0) @binding(4) var<storage, read> v_cache: array<u32>;
 @group(0) @binding(5) var<storage, read> mask: array<u32>;
 @group(0) @binding(6) var<storage, read_write> partials: array<f32>;
 
@@ -73,7 +73,10 @@ fn main(
     if (mask[b * step.max_seq + j] != 0u) {
       let k_base = kv_base + j * dim;
       var acc = 0.0;
-      for (var d = 0u; d < dim; d++) { acc += q[d] * k_cache[k_base + d]; }
+      for (var d = 0u; d < dim; d++) {
+        let at = k_base + d;
+        acc += q[d] * kv_elem(k_cache[at / KV_PER_WORD], at);
+      }
       s = acc;
       local_max = max(local_max, s);
     }
@@ -94,7 +97,10 @@ fn main(
   let rec = ((row * heads + h) * blocks + blk) * (dim + 2u);
   for (var d = tid; d < dim; d += WG) {
     var acc = 0.0;
-    for (var j = j0; j < j1; j++) { acc += scores[j - j0] * v_cache[kv_base + j * dim + d]; }
+    for (var j = j0; j < j1; j++) {
+      let at = kv_base + j * dim + d;
+      acc += scores[j - j0] * kv_elem(v_cache[at / KV_PER_WORD], at);
+    }
     partials[rec + d] = acc;
   }
   if (tid == 0u) {

@@ -3,14 +3,14 @@
 // Used twice per step: token embeddings (ACCUMULATE false; the table may be split into row chunks,
 // one dispatch per chunk, each writing only the rows whose index falls inside it) and learned
 // positions (ACCUMULATE true, index = position id + 2).
-//   table: [chunk_rows][stride] as array<WQuad>;  index: [rows] u32;  out: [rows][width] f32
+//   w (the table): [chunk_rows][stride] as array<WQuad>;  index: [rows] u32;  out: [rows][width] f32
 // rows = batch * tokens. One invocation per (row, 4 columns).
 
 struct Params { width: u32, stride: u32, row_start: u32, chunk_rows: u32 }
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> params: Params;
-@group(0) @binding(2) var<storage, read> table: array<WQuad>;
+@group(0) @binding(2) var<storage, read> w: array<WQuad>;  // the table chunk, read through wload
 @group(0) @binding(3) var<storage, read> index: array<u32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
@@ -29,7 +29,7 @@ fn main(
   if (r >= rows) { return; }
   let id = index[r];
   if (id < params.row_start || id >= params.row_start + params.chunk_rows) { return; }
-  let v = wquad(table[(id - params.row_start) * quads + q]);
+  let v = wload(id - params.row_start, (id - params.row_start) * quads + q);
   let base = r * params.width;
   for (var i = 0u; i < 4u; i++) {
     let c = q * 4u + i;

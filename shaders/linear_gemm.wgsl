@@ -55,7 +55,7 @@ fn main(
       xs[rr * TKP + i % TK] = xv;
       let o = o0 + rr;
       var wv = vec4<f32>(0.0);
-      if (o < params.chunk_rows && kq < params.quads) { wv = wquad(w[o * params.quads + kq]); }
+      if (o < params.chunk_rows && kq < params.quads) { wv = wload(o, o * params.quads + kq); }
       ws[rr * TKP + i % TK] = wv;
     }
     workgroupBarrier();

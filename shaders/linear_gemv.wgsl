@@ -1,5 +1,5 @@
 // Linear layer for few rows (decode): y[r][o] = act(sum_k W[o][k] x[r][k] + b[o]) (+ y[r][o]).
-// W: one GpuMatrix chunk, array<WQuad> of [chunk_rows][quads] (prelude decides the dtype);
+// W: one GpuMatrix chunk, array<WQuad> of [chunk_rows][quads], read by the prelude's wload (any dtype);
 // x: [rows][cols] f32 (read through xquad(), declared by the host); y: [rows][out_width] f32, this
 // chunk writing columns row_start .. row_start + chunk_rows. rows = batch (per_sequence) or batch*tokens.
 // Generated consts: WG threads; TPR threads sharing one output (power of two); RPT outputs per thread
@@ -104,10 +104,12 @@ fn main(
     xh[i] = min(r0 + 4u + i, last_r);
   }
   let last_o = max(params.chunk_rows, 1u) - 1u;
-  let b0 = min(o0, last_o) * params.quads;
-  let b1 = min(o0 + 1u, last_o) * params.quads;
-  let b2 = min(o0 + 2u, last_o) * params.quads;
-  let b3 = min(o0 + 3u, last_o) * params.quads;
+  // Weight rows of the RPT outputs (chunk-relative), and where each starts in quads.
+  let o_r = min(vec4<u32>(o0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(last_o));
+  let b0 = o_r[0] * params.quads;
+  let b1 = o_r[1] * params.quads;
+  let b2 = o_r[2] * params.quads;
+  let b3 = o_r[3] * params.quads;
 
   var lo0 = vec4<f32>(0.0);
   var lo1 = vec4<f32>(0.0);
@@ -129,19 +131,19 @@ fn main(
         xl[3] = xquad(xr[3], q);
       }
       if (BT == 8u) { xu = mat4x4<f32>(xquad(xh[0], q), xquad(xh[1], q), xquad(xh[2], q), xquad(xh[3], q)); }
-      let w0 = wquad(w[b0 + q]);
+      let w0 = wload(o_r[0], b0 + q);
       lo0 += lo_term(w0, xl);
       if (BT == 8u) { hi0 += w0 * xu; }
       if (RPT >= 2u) {
-        let w1 = wquad(w[b1 + q]);
+        let w1 = wload(o_r[1], b1 + q);
         lo1 += lo_term(w1, xl);
         if (BT == 8u) { hi1 += w1 * xu; }
       }
       if (RPT == 4u) {
-        let w2 = wquad(w[b2 + q]);
+        let w2 = wload(o_r[2], b2 + q);
         lo2 += lo_term(w2, xl);
         if (BT == 8u) { hi2 += w2 * xu; }
-        let w3 = wquad(w[b3 + q]);
+        let w3 = wload(o_r[3], b3 + q);
         lo3 += lo_term(w3, xl);
         if (BT == 8u) { hi3 += w3 * xu; }
       }

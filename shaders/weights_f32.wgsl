@@ -1,16 +1,20 @@
 // Weight prelude for f32 storage. A kernel body that reads a GpuMatrix is prefixed with exactly one
-// of weights_f32 / weights_f16 / weights_bf16 (src/ops/wgsl.ts `withWeights`), so the same body
-// serves every storage dtype. The vocabulary every prelude defines:
-//   alias WQuad            one stored unit = 4 consecutive elements of a row (here vec4<f32>, 16 bytes)
-//   const WQUAD_BYTES: u32 bytes per WQuad
-//   fn wquad(q) -> vec4<f32>   the 4 elements as f32, in row order
-// A GpuMatrix chunk binds as `array<WQuad>`; row r (chunk-relative) starts at quad r * stride / 4, and
-// the padding elements past `cols` are stored zeros, so whole quads can always be read.
+// of weights_f32 / weights_f16 / weights_bf16 / weights_int8 / weights_q4 (src/ops/wgsl.ts
+// `withWeights`), so the same body serves every storage format. The body declares its chunk as
+// `w: array<WQuad>` (binding 2) and reads it only through the vocabulary every prelude defines:
+//   alias WQuad            the element type of `w` (here vec4<f32>: 4 elements, 16 bytes)
+//   fn wload(row, at) -> vec4<f32>   quad `at` of the chunk (row-major, chunk-relative, stride / 4 quads
+//                          a row), which lies in chunk row `row`, as f32 in row order
+// Row r starts at quad r * stride / 4, and the padding elements past `cols` are stored zeros, so whole
+// quads can always be read. Quantized preludes also bind their scales (binding 6) and need `row`.
 // f32 is the variant to use when a checkpoint ships f32 and memory allows; it moves twice the bytes.
 
 alias WQuad = vec4<f32>;
-const WQUAD_BYTES: u32 = 16u;
 
 fn wquad(q: WQuad) -> vec4<f32> {
   return q;
+}
+
+fn wload(row: u32, at: u32) -> vec4<f32> {
+  return wquad(w[at]);
 }

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { stepWords } from '../src/gpu/kernel.ts';
-import { Attention, SPLIT_MAX_TOKENS, type AttentionTuning } from '../src/ops/attention.ts';
+import { f16BitsToF32, f32ToF16Bits } from '../src/model/dtype.ts';
+import { ConfigError } from '../src/errors.ts';
+import { Attention, kvCacheBytes, SPLIT_MAX_TOKENS, type AttentionTuning, type KvDType } from '../src/ops/attention.ts';
 import { attentionRef, kvCacheIndex } from '../src/reference/kernels.ts';
 import { maxRelError, randomFloats, readF32, run, stepUniform, storage, testGpu } from './helpers/gpu.ts';
 
@@ -21,6 +23,7 @@ async function checkAttention(
   lengths: number[],
   decodeSteps: number,
   tuning: Partial<AttentionTuning> = PATHS.single,
+  dtype: KvDType = 'f32',
 ) {
   const gpu = await testGpu();
   const batch = lengths.length;
@@ -28,7 +31,9 @@ async function checkAttention(
   const maxSeq = promptLen + decodeSteps + 3; // spare room that must stay untouched
   const hidden = heads * headDim;
   const attention = new Attention(gpu, tuning);
-  const cache = attention.allocateCache('cache', batch, heads, headDim, maxSeq);
+  const cache = attention.allocateCache('cache', batch, heads, headDim, maxSeq, dtype);
+  // The f16 cache holds each key and value rounded to f16: the reference attends over those.
+  const stored = (x: number) => (dtype === 'f16' ? f16BitsToF32(f32ToF16Bits(x)) : x);
   const mask = new Uint32Array(batch * maxSeq);
   for (let b = 0; b < batch; b++)
     for (let j = 0; j < maxSeq; j++) mask[b * maxSeq + j] = j >= promptLen - lengths[b] ? 1 : 0;
@@ -60,8 +65,8 @@ async function checkAttention(
         for (let e = 0; e < hidden; e++) {
           const i = kvCacheIndex(b, Math.floor(e / headDim), shape.past + t, e % headDim, heads, maxSeq, headDim);
           const src = (b * shape.tokens + t) * 3 * hidden + e;
-          kRef[i] = qkv[src + hidden];
-          vRef[i] = qkv[src + 2 * hidden];
+          kRef[i] = stored(qkv[src + hidden]);
+          vRef[i] = stored(qkv[src + 2 * hidden]);
         }
     const split = tuning.splitMinKeys !== Infinity && shape.tokens <= SPLIT_MAX_TOKENS;
     expect(attend.path(shape)).toBe(split ? 'split' : 'single');
@@ -72,8 +77,17 @@ async function checkAttention(
     expect(got.every(Number.isFinite)).toBe(true);
   }
   // The cache holds exactly what was appended; positions never written stay zero.
-  expect(maxRelError(await readF32(gpu, cache.k, kRef.length), kRef)).toBe(0);
-  expect(maxRelError(await readF32(gpu, cache.v, vRef.length), vRef)).toBe(0);
+  const read = async (buf: GPUBuffer) => {
+    if (dtype === 'f32') return readF32(gpu, buf, kRef.length);
+    const words = new Uint32Array((await readF32(gpu, buf, kRef.length / 2)).buffer);
+    return Float64Array.from({ length: kRef.length }, (_, i) =>
+      f16BitsToF32((words[i >> 1] >>> (16 * (i & 1))) & 0xffff),
+    );
+  };
+  expect(maxRelError(await read(cache.k), kRef)).toBe(0);
+  expect(maxRelError(await read(cache.v), vRef)).toBe(0);
+  // Buffer sizes round up to a multiple of 16 bytes.
+  expect(Math.ceil(kvCacheBytes(batch, heads, headDim, maxSeq, dtype) / 16) * 16).toBe(cache.k.size);
   write.dispose();
   attend.dispose();
   for (const buf of [maskBuf, qkvBuf, outBuf, step, cache.k, cache.v]) gpu.destroy(buf);
@@ -116,5 +130,22 @@ describe('kv_cache_write.wgsl + attention.wgsl / attention_split.wgsl + attentio
     expect(attend.path({ batch: 2, tokens: 400, past: 0 })).toBe('single');
     write.dispose();
     attend.dispose();
+  });
+});
+
+describe('kv_cache_write.wgsl + attention.wgsl / attention_split.wgsl over the kv_f16 prelude (two halves a word)', () => {
+  for (const [name, tuning] of Object.entries(PATHS)) {
+    describe(name, () => {
+      it('one sequence, prefill then decode', () => checkAttention(2, 8, [5], 3, tuning, 'f16'));
+      it('left-padded batch of 3, 3 heads of 6', () => checkAttention(3, 6, [6, 1, 4], 4, tuning, 'f16'));
+      it('OPT-125m head shape, long prompt', () => checkAttention(12, 64, [70, 33], 2, tuning, 'f16'));
+    });
+  }
+  it('refuses an odd head dimension, which would split a word between heads', async () => {
+    const attention = new Attention(await testGpu());
+    expect(() => attention.allocateCache('c', 1, 3, 7, 8, 'f16')).toThrow(ConfigError);
+  });
+  it('is exactly half the bytes of f32', () => {
+    expect(kvCacheBytes(4, 32, 128, 2048, 'f16') * 2).toBe(kvCacheBytes(4, 32, 128, 2048, 'f32'));
   });
 });

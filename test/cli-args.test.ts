@@ -12,6 +12,34 @@ describe('skipdecode command line', () => {
     expect(() => parseInputIds('2,,3')).toThrow(UsageError);
   });
 
+  it('parses --weights, --kv-cache and the quantize command, refusing unknown values', () => {
+    const g = parseCommandLine([
+      'generate',
+      '--model',
+      'm',
+      '--input-ids',
+      '2',
+      '--weights',
+      'q4',
+      '--kv-cache',
+      'f16',
+    ]);
+    expect(g).toMatchObject({ weights: 'q4', kvCache: 'f16' });
+    expect(parseCommandLine(['bench', '--model', 'm'])).toMatchObject({ weights: 'checkpoint', kvCache: 'f32' });
+    expect(parseCommandLine(['quantize', '--model', 'm', '--weights', 'int8', '--out', 'o'])).toEqual({
+      command: 'quantize',
+      model: 'm',
+      weights: 'int8',
+      out: 'o',
+    });
+    expect(() => parseCommandLine(['generate', '--model', 'm', '--input-ids', '2', '--weights', 'q3'])).toThrow(
+      /--weights must be one of checkpoint, int8, q4/,
+    );
+    expect(() => parseCommandLine(['bench', '--model', 'm', '--kv-cache', 'f8'])).toThrow(/--kv-cache must be one of/);
+    expect(() => parseCommandLine(['quantize', '--model', 'm', '--weights', 'q4'])).toThrow(/--out DIR/);
+    expect(() => parseCommandLine(['quantize', '--model', 'm', '--out', 'o'])).toThrow(UsageError);
+  });
+
   it('parses generate with every option', () => {
     const a = parseCommandLine([
       'generate',

@@ -3,7 +3,9 @@ import { DeviceLimitError } from '../src/errors.ts';
 import type { Gpu } from '../src/gpu/context.ts';
 import type { StepShape } from '../src/gpu/kernel.ts';
 import { tensorFromNumbers, tensorToFloat64 } from '../src/model/dtype.ts';
-import type { TensorDType } from '../src/model/weights.ts';
+import { quantizeTensor } from '../src/model/quantize.ts';
+import type { QuantScheme, TensorDType } from '../src/model/weights.ts';
+import { rowBytesOf, rowStride } from '../src/gpu/kernel.ts';
 import {
   CPU_TUNING,
   GEMV_MAX_ROWS,
@@ -21,6 +23,8 @@ import { randomFloats, readF32, stepUniform, storage, testGpu } from './helpers/
 
 interface Case {
   dtype: TensorDType;
+  /** Quantize the weights (from f32) with this scheme; the reference runs on the dequantized values. */
+  quant?: QuantScheme;
   variant: 'gemv' | 'gemm' | 'auto';
   rows: number;
   inF: number;
@@ -53,13 +57,14 @@ async function check(c: Case): Promise<{ chunks: number }> {
   const base = await testGpu();
   const gpu = c.bindingLimit ? withBindingLimit(base, c.bindingLimit) : base;
   const seed = c.rows * 7919 + c.inF * 31 + c.outF;
-  const weight = tensorFromNumbers(randomFloats(c.outF * c.inF, seed, 1), [c.outF, c.inF], c.dtype);
+  const source = tensorFromNumbers(randomFloats(c.outF * c.inF, seed, 1), [c.outF, c.inF], c.dtype);
+  const weight = c.quant ? quantizeTensor('W', source, c.quant) : source;
   const x = randomFloats(c.rows * c.inF, seed + 1, 1);
   const bias = c.bias ? randomFloats(c.outF, seed + 2, 1) : undefined;
   const residual = c.residual ? randomFloats(c.rows * c.outF, seed + 3, 1) : undefined;
   const want = linearReference({ weight, bias, input: x, rows: c.rows, relu: c.relu, residual });
 
-  const rowBytes = Math.ceil(c.inF / 4) * 4 * (c.dtype === 'F32' ? 4 : 2);
+  const rowBytes = rowBytesOf(c.quant ?? (c.dtype.toLowerCase() as 'f32' | 'f16' | 'bf16'), rowStride(c.inF));
   const maxChunkBytes = c.split ? rowBytes * Math.ceil(c.outF / c.split) : undefined;
   const m = uploadMatrix(gpu, 'W', weight, { maxChunkBytes });
   const out = residual ? gpu.upload('y', residual) : storage(gpu, 'y', c.rows * c.outF * 4);
@@ -257,4 +262,57 @@ describe('linear_gemv.wgsl and linear_gemm.wgsl, over the weights_f32 / weights_
     });
     expect(chunks).toBe(4);
   });
+});
+
+// Quantized weights: every dispatch dequantizes in registers; the reference multiplies the same
+// dequantized values (src/model/quantize.ts) in float64. q4 widths are whole 32-wide groups (1 and 3
+// groups a row: odd scale counts per chunk); int8 takes the odd widths too.
+const Q4_SHAPES: [number, number, number][] = [
+  [1, 32, 1],
+  [3, 96, 7],
+  [5, 64, 65],
+  [37, 96, 100],
+  [9, 32, 33],
+];
+
+describe('linear_gemv.wgsl and linear_gemm.wgsl over the weights_int8 / weights_q4 preludes, vs float64 on dequantized weights', () => {
+  for (const quant of ['int8', 'q4'] as const) {
+    for (const [variant, subgroups] of [
+      ['gemv', false],
+      ['gemv', true],
+      ['gemm', false],
+    ] as const) {
+      for (const ep of [EPILOGUES[1], EPILOGUES[3]]) {
+        const kernel = subgroups ? 'gemv (subgroups)' : variant;
+        it(`${quant} ${kernel} ${Object.keys(ep).join('+')}, chunked`, async () => {
+          for (const [rows, inF, outF] of quant === 'q4' ? Q4_SHAPES : SHAPES.filter((s) => s[2] < 1000)) {
+            const opts = { dtype: 'F16', quant, variant, subgroups, rows, inF, outF, ...ep, split: 3.4 } as const;
+            const { chunks } = await check(opts);
+            if (outF >= 7) expect(chunks).toBeGreaterThanOrEqual(3);
+          }
+        });
+      }
+    }
+    it(`${quant} with the GPU tuning (coalesced gemv, gemm past 8 rows) and unchunked`, async () => {
+      for (const rows of [1, 5, 9, 40]) {
+        await check({ dtype: 'BF16', quant, variant: 'auto', rows, inF: 96, outF: 65, bias: true, tuning: GPU_TUNING });
+        const { chunks } = await check({ dtype: 'F32', quant, variant: 'auto', rows, inF: 256, outF: 97, bias: true });
+        expect(chunks).toBe(1);
+      }
+    });
+    it(`${quant} splits by the device binding limit`, async () => {
+      // 800 inputs: 800 (int8) or 400 (q4) code bytes a row; a 2500-byte limit gives 3 or 6 rows a chunk.
+      const { chunks } = await check({
+        dtype: 'F16',
+        quant,
+        variant: 'gemv',
+        rows: 3,
+        inF: 800,
+        outF: 17,
+        bias: true,
+        bindingLimit: 2500,
+      });
+      expect(chunks).toBe(quant === 'int8' ? 6 : 3);
+    });
+  }
 });

@@ -12,7 +12,16 @@ import type { ModelSource } from '../model/source.ts';
 import { streamOf } from './channel.ts';
 import { ChatCompletions, chatInfoOf } from './chat.ts';
 import { Completions } from './completions.ts';
-import { checkModelFits, checkPlannedSize, uploadChecked } from './fit.ts';
+import {
+  checkModelFits,
+  checkPlannedSize,
+  kvBytesPerPosition,
+  plannedGpuBytes,
+  uploadChecked,
+  weightGpuBytes,
+} from './fit.ts';
+import type { WeightFormat } from '../model/quantize.ts';
+import type { KvDType } from '../ops/attention.ts';
 import { abortError, RequestQueue } from './queue.ts';
 import { Chunker, engineRequest } from './request.ts';
 import type {
@@ -35,6 +44,10 @@ export interface LoadOptions {
   /** Refuse models whose weights need more GPU bytes than this (WebGPU cannot report free memory). */
   maxGpuBytes?: number;
   fetch?: typeof fetch;
+  /** Matrix storage: as in the checkpoint (default), or quantized to int8 / q4 while loading. */
+  weights?: WeightFormat;
+  /** KV cache storage: f32 (default) or f16 (half the memory). */
+  kvCache?: KvDType;
 }
 
 export interface EngineLoadOptions extends LoadOptions, EngineOptions {
@@ -90,9 +103,11 @@ export class SkipDecodeEngine implements GenerationEngine {
     try {
       const files = await readModelFiles(source, {
         progress,
-        onPlanned: (plan) => checkPlannedSize(source.describe(), plan.weightBytes, o.maxGpuBytes),
+        weights: o.weights,
+        onPlanned: (plan) =>
+          checkPlannedSize(source.describe(), plannedGpuBytes(plan, o.weights), o.maxGpuBytes, o.weights),
       });
-      checkModelFits(gpu, files.weights, o.maxGpuBytes, source.describe());
+      checkModelFits(gpu, files.weights, o.maxGpuBytes, source.describe(), o.weights);
       progress.announce('gpu');
       const before = gpu.allocatedBytes;
       const opt = await uploadChecked(gpu, source.describe(), () =>
@@ -111,6 +126,10 @@ export class SkipDecodeEngine implements GenerationEngine {
         hasTokenizer: files.tokenizer !== undefined,
         chat: chatInfoOf(c, files.tokenizer),
         gpuBytes: gpu.allocatedBytes - before,
+        weights: c.quantization?.weights ?? o.weights ?? 'checkpoint',
+        weightBytes: weightGpuBytes(files.weights),
+        kvCache: o.kvCache ?? 'f32',
+        kvBytesPerPosition: kvBytesPerPosition(opt.model, o.kvCache ?? 'f32'),
         adapter: gpu.adapterName,
         fineTunedForSkipping: c.skipdecode?.fine_tuned ?? false,
       };

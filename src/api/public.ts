@@ -2,6 +2,8 @@
 export * from '../errors.ts';
 export type * from './types.ts';
 export type { LoadOptions, EngineLoadOptions } from './engine.ts';
+export type { WeightFormat } from '../model/quantize.ts';
+export type { KvDType } from '../ops/attention.ts';
 export type {
   Completion,
   CompletionChunk,

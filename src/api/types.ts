@@ -118,8 +118,16 @@ export interface ModelInfo {
   hasTokenizer: boolean;
   /** The model's chat template and end-of-turn ids, when tokenizer_config.json has a chat_template. */
   chat?: ModelChatInfo;
-  /** GPU bytes the weights occupy. */
+  /** GPU bytes the weights occupy (measured: what the upload allocated). */
   gpuBytes: number;
+  /** How the matrices are stored: as in the checkpoint, or quantized (at load or by `skipdecode quantize`). */
+  weights: 'checkpoint' | 'int8' | 'q4';
+  /** GPU bytes of the weights as stored (padded rows, scales, f32 vectors), from their shapes. */
+  weightBytes: number;
+  /** KV cache storage. */
+  kvCache: 'f32' | 'f16';
+  /** KV cache bytes per cached position of one sequence, keys and values of every layer. */
+  kvBytesPerPosition: number;
   adapter: string;
   /** config.json says the model was fine-tuned for layer skipping (`skipdecode.fine_tuned`). */
   fineTunedForSkipping: boolean;

@@ -4,6 +4,8 @@ type ParseArgsOptionsConfig = NonNullable<ParseArgsConfig['options']>;
 import { SkipDecodeError } from '../errors.ts';
 import { parseSchedule, type Schedule } from '../skip/schedule.ts';
 import type { SamplingOptions } from '../engine/sampling.ts';
+import { KV_DTYPES, type KvDType } from '../ops/attention.ts';
+import { WEIGHT_FORMATS, type QuantScheme, type WeightFormat } from '../model/quantize.ts';
 
 /** A command line that cannot be run as given. */
 export class UsageError extends SkipDecodeError {}
@@ -19,19 +21,27 @@ export const USAGE = `usage:
                       [--schedule full|linear:max=A,min=B,warmup=C,span=D]
                       [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R] [--seed S]
                       [--stop TEXT]... [--stop-token-id ID]... [--exact [--draft-tokens K]]
+                      [--weights checkpoint|int8|q4] [--kv-cache f32|f16]
   skipdecode bench    --model <dir|url> [--batch 1,4] [--new-tokens 32] [--prompt-tokens 16]
                       [--schedule linear:max=12,min=3,warmup=1,span=32] [--reps 3] [--json]
                       [--exact [--draft-tokens K] [--prompt TEXT]...]
+                      [--weights checkpoint|int8|q4] [--kv-cache f32|f16]
+  skipdecode quantize --model <dir|url> --weights int8|q4 --out DIR
 
 --input-ids: token ids per sequence, ';' between the sequences of a batch (left-padded).
 --prompt:    text, tokenized with the model's tokenizer.json (BOS as the model adds it: </s> for OPT); repeat for a batch.
 --json:      one JSON object on the last line of stdout.
 --exact:     the schedule drafts K tokens (--draft-tokens, default 4, 1..8), full depth verifies them:
-             the full model's output; bench then times exact mode against full depth.`;
+             the full model's output; bench then times exact mode against full depth.
+--weights:   store the matrices as in the checkpoint (default) or quantized while loading.
+--kv-cache:  KV cache storage, f32 (default) or f16 (half the memory).
+quantize:    writes a hub-layout folder with the matrices quantized, loadable by --model directly.`;
 
 export interface GenerateArgs {
   command: 'generate';
   model: string;
+  weights: WeightFormat;
+  kvCache: KvDType;
   inputIds?: number[][];
   prompts?: string[];
   maxNewTokens: number;
@@ -49,6 +59,8 @@ export interface GenerateArgs {
 export interface BenchArgs {
   command: 'bench';
   model: string;
+  weights: WeightFormat;
+  kvCache: KvDType;
   batches: number[];
   newTokens: number;
   promptTokens: number;
@@ -60,11 +72,30 @@ export interface BenchArgs {
   prompts?: string[];
 }
 
-export function parseCommandLine(argv: string[]): GenerateArgs | BenchArgs {
+export interface QuantizeArgs {
+  command: 'quantize';
+  model: string;
+  weights: QuantScheme;
+  out: string;
+}
+
+export function parseCommandLine(argv: string[]): GenerateArgs | BenchArgs | QuantizeArgs {
   const [command, ...rest] = argv;
-  if (command !== 'generate' && command !== 'bench') throw new UsageError(`unknown command '${command ?? ''}'`);
+  if (command !== 'generate' && command !== 'bench' && command !== 'quantize')
+    throw new UsageError(`unknown command '${command ?? ''}'`);
   const { values: v } = parseOptions(rest);
   if (!v.model) throw new UsageError('--model is required');
+  const weights = v.weights ?? 'checkpoint';
+  if (!(WEIGHT_FORMATS as readonly string[]).includes(weights))
+    throw new UsageError(`--weights must be one of ${WEIGHT_FORMATS.join(', ')} (got '${weights}')`);
+  const kvCache = v['kv-cache'] ?? 'f32';
+  if (!(KV_DTYPES as readonly string[]).includes(kvCache))
+    throw new UsageError(`--kv-cache must be one of ${KV_DTYPES.join(', ')} (got '${kvCache}')`);
+  if (command === 'quantize') {
+    if (weights === 'checkpoint') throw new UsageError('quantize needs --weights int8 or --weights q4');
+    if (!v.out) throw new UsageError('quantize needs --out DIR');
+    return { command, model: v.model, weights: weights as QuantScheme, out: v.out };
+  }
   const int = (name: string, text: string | undefined, fallback: number, min = 1): number => {
     if (text === undefined) return fallback;
     const n = Number(text);
@@ -86,6 +117,8 @@ export function parseCommandLine(argv: string[]): GenerateArgs | BenchArgs {
     return {
       command,
       model: v.model,
+      weights: weights as WeightFormat,
+      kvCache: kvCache as KvDType,
       batches: (v.batch ?? '1,4').split(',').map((b) => int('batch', b.trim(), 1)),
       newTokens: int('new-tokens', v['new-tokens'], 32, 2),
       promptTokens: int('prompt-tokens', v['prompt-tokens'], 16),
@@ -102,6 +135,8 @@ export function parseCommandLine(argv: string[]): GenerateArgs | BenchArgs {
   return {
     command,
     model: v.model,
+    weights: weights as WeightFormat,
+    kvCache: kvCache as KvDType,
     inputIds: v['input-ids'] === undefined ? undefined : parseInputIds(v['input-ids']),
     prompts: v.prompt,
     maxNewTokens: int('max-new-tokens', v['max-new-tokens'], 32),
@@ -157,6 +192,9 @@ const OPTIONS = {
   reps: { type: 'string' },
   exact: { type: 'boolean' },
   'draft-tokens': { type: 'string' },
+  weights: { type: 'string' },
+  'kv-cache': { type: 'string' },
+  out: { type: 'string' },
 } as const satisfies ParseArgsOptionsConfig;
 
 /**

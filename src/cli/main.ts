@@ -8,6 +8,7 @@ import { formatSchedule } from '../skip/schedule.ts';
 import { OutputFileError, parseCommandLine, USAGE, UsageError, type GenerateArgs } from './args.ts';
 import { runBench } from './bench.ts';
 import { runExactBench } from './bench-exact.ts';
+import { quantizeCheckpoint } from './quantize.ts';
 
 async function main(argv: string[]): Promise<number> {
   if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
@@ -17,7 +18,16 @@ async function main(argv: string[]): Promise<number> {
   const args = parseCommandLine(argv);
   // Before the model loads and the generation runs, so a bad path costs nothing and loses nothing.
   if (args.command === 'generate' && args.logitsOut) checkWritable(args.logitsOut);
-  const engine = await loadEngine(openSource(args.model));
+  if (args.command === 'quantize') {
+    const t0 = performance.now();
+    const r = await quantizeCheckpoint(openSource(args.model), args.weights, args.out);
+    console.log(
+      `wrote ${args.out}: ${r.quantized} matrices as ${args.weights}, ${(r.bytes / 1e9).toFixed(3)} GB of tensors ` +
+        `in ${r.files.join(', ')} (${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+    );
+    return 0;
+  }
+  const engine = await loadEngine(openSource(args.model), { weights: args.weights, kvCache: args.kvCache });
   if (args.command === 'bench') {
     await (args.exact ? runExactBench(engine, args) : runBench(engine, args));
     return 0;

@@ -1,6 +1,8 @@
 import type { Gpu } from '../gpu/context.ts';
 import { loadWeights } from '../model/checkpoint.ts';
 import type { ModelConfig } from '../model/config.ts';
+import { WEIGHT_FORMATS, type WeightFormat } from '../model/quantize.ts';
+import { checkKvDType, KV_DTYPES, type KvDType } from '../ops/attention.ts';
 import type { ModelSource } from '../model/source.ts';
 import { loadTokenizer, type OptTokenizer } from '../model/tokenizer.ts';
 import type { ModelWeights } from '../models/architecture.ts';
@@ -12,7 +14,7 @@ import { generateExact } from './speculative.ts';
 import type { GpuModel } from './model.ts';
 import { prepareGeneration, type EngineGenerateOptions, type Generation } from './request.ts';
 import { SessionBuffers, type SessionShape } from './session.ts';
-import { DeviceLimitError, GpuError } from '../errors.ts';
+import { ConfigError, DeviceLimitError, GpuError } from '../errors.ts';
 
 export type { EngineGenerateOptions, Generation };
 
@@ -21,6 +23,13 @@ export interface EngineResult extends GenerateResult {
 }
 
 export interface EngineOptions extends UploadMatrixOptions {
+  /**
+   * Matrix storage: as in the checkpoint (default), or quantized while loading to int8 or q4
+   * (src/model/quantize.ts; a checkpoint written by `skipdecode quantize` loads as it is stored).
+   */
+  weights?: WeightFormat;
+  /** KV cache storage: f32 (default, exact) or f16 (half the memory and the bytes attention reads). */
+  kvCache?: KvDType;
   /** Testing hook: fill every fresh KV cache with this value (NaN proves no unwritten entry is read). */
   poisonKvCache?: number;
 }
@@ -48,16 +57,24 @@ export class Engine {
 
   /** Loads config, weights and (when present) tokenizer from a folder or base URL in hub layout. */
   static async load(gpu: Gpu, source: ModelSource, options: EngineOptions = {}): Promise<Engine> {
+    checkEngineOptions(options);
     // In order: an unreachable source must be reported for config.json, the first file a load needs,
     // not for whichever probe of a file fetched alongside it happened to fail first.
-    const weights = await loadWeights(source);
+    const weights = await loadWeights(source, { weights: options.weights });
     const tokenizer = await loadTokenizer(source, bosRuleOf(weights.config));
     return Engine.fromWeights(gpu, weights, tokenizer, options);
   }
 
   /** Uploads weights with the architecture their config names; a refused upload leaves nothing on the GPU. */
   static fromWeights(gpu: Gpu, weights: ModelWeights, tokenizer?: OptTokenizer, options: EngineOptions = {}): Engine {
+    checkEngineOptions(options);
     const model = gpu.allOrNothing(() => architectureOf(weights.config).upload(gpu, weights, options));
+    try {
+      checkKvDType(options.kvCache ?? 'f32', model.kvCache.headDim);
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
     return new Engine(gpu, model, tokenizer, options);
   }
 
@@ -124,6 +141,7 @@ export class Engine {
       promptCapacity: Math.max(promptLength, headRows),
       maxSeq: Math.min(Math.ceil(totalLength / SEQ_BLOCK) * SEQ_BLOCK, c.max_position_embeddings),
       headRows,
+      kvDtype: this.options.kvCache ?? 'f32',
     };
     // A request the device cannot hold is refused before the current session is let go.
     SessionBuffers.check(this.gpu, this.model, shape);
@@ -197,6 +215,14 @@ export class Engine {
     this.session?.buffers.dispose();
     this.session = undefined;
   }
+}
+
+/** `weights` and `kvCache` as a JavaScript caller may pass them: anything else is a ConfigError naming the choices. */
+export function checkEngineOptions(o: EngineOptions): void {
+  if (o.weights !== undefined && !WEIGHT_FORMATS.includes(o.weights))
+    throw new ConfigError(`weights must be one of ${WEIGHT_FORMATS.join(', ')} (got ${JSON.stringify(o.weights)})`);
+  if (o.kvCache !== undefined && !KV_DTYPES.includes(o.kvCache))
+    throw new ConfigError(`kvCache must be one of ${KV_DTYPES.join(', ')} (got ${JSON.stringify(o.kvCache)})`);
 }
 
 /** The engine's name from when OPT was the only architecture; other branches and callers still use it. */

@@ -1,6 +1,6 @@
 /** Weight upload helpers every architecture's `upload` shares, and the byte counts decode costs use. */
 import type { Gpu } from '../gpu/context.ts';
-import { bytesPerElement, type GpuMatrix } from '../gpu/kernel.ts';
+import { rowBytesOf, scaleRowBytesOf, type GpuMatrix } from '../gpu/kernel.ts';
 import type { HostTensor, LinearWeights, NormWeights } from '../model/weights.ts';
 import { destroyMatrix, uploadMatrix, uploadVector, type UploadMatrixOptions } from '../ops/matrix.ts';
 
@@ -56,12 +56,12 @@ export class WeightUploader {
   }
 }
 
-/** Bytes a matrix occupies on the GPU (padded rows, checkpoint dtype). */
+/** Bytes a matrix occupies on the GPU (padded rows in its storage format, scales included). */
 export function matrixBytes(m: GpuMatrix): number {
-  return m.rows * m.stride * bytesPerElement(m.dtype);
+  return m.rows * matrixRowBytes(m);
 }
 
-/** Bytes one row of a matrix occupies (an embedding lookup reads one). */
+/** Bytes one row of a matrix occupies, scales included (an embedding lookup reads one). */
 export function matrixRowBytes(m: GpuMatrix): number {
-  return m.stride * bytesPerElement(m.dtype);
+  return rowBytesOf(m.dtype, m.stride) + scaleRowBytesOf(m.dtype, m.stride);
 }

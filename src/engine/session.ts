@@ -2,7 +2,15 @@ import type { Gpu } from '../gpu/context.ts';
 import { STEP_UNIFORM_BYTES } from '../gpu/kernel.ts';
 import { DeviceLimitError } from '../errors.ts';
 import type { RunnerBuffers } from '../models/architecture.ts';
-import { attentionWorkgroupBytes, kvCacheBytes, MAX_HEAD_DIM, type KvCache } from '../ops/attention.ts';
+import {
+  attentionWorkgroupBytes,
+  checkKvDType,
+  kvCacheBytes,
+  MAX_HEAD_DIM,
+  type KvCache,
+  type KvDType,
+} from '../ops/attention.ts';
+import { f32ToF16Bits } from '../model/dtype.ts';
 import type { GpuModel } from './model.ts';
 
 /** What a session is sized for; a request that fits reuses it, one that does not gets a new one. */
@@ -17,6 +25,8 @@ export interface SessionShape {
    * verifier asks for K + 1: the logits of every drafted position come back from one forward.
    */
   headRows?: number;
+  /** KV cache storage; default f32. */
+  kvDtype?: KvDType;
 }
 
 /** One buffer a session will create, and what its size scales with (to say what would fit). */
@@ -85,7 +95,8 @@ export function sessionBufferSpecs(model: GpuModel, shape: SessionShape): Buffer
   headOf('read_ids[1]', 1, READ, false);
   headOf('read_logits', c.vocab_size, READ, false);
   const { kvHeads, headDim } = model.kvCache;
-  const kv = kvCacheBytes(batch, kvHeads, headDim, maxSeq);
+  const kvDtype = shape.kvDtype ?? 'f32';
+  const kv = kvCacheBytes(batch, kvHeads, headDim, maxSeq, kvDtype);
   for (let i = 0; i < c.num_hidden_layers; i++) {
     for (const kind of ['k', 'v']) {
       specs.push({
@@ -93,7 +104,7 @@ export function sessionBufferSpecs(model: GpuModel, shape: SessionShape): Buffer
         bytes: kv,
         usage: STORAGE,
         bound: true,
-        per: kvCacheBytes(1, kvHeads, headDim, 1),
+        per: kvCacheBytes(1, kvHeads, headDim, 1, kvDtype),
         unit: 'cached positions (batch x positions)',
       });
     }
@@ -109,6 +120,7 @@ export function checkSessionFits(gpu: Gpu, model: GpuModel, shape: SessionShape,
   const l = gpu.limits;
   const request = `batch ${shape.batch} x prompt ${shape.promptCapacity} (${shape.maxSeq} cached positions)`;
   const { headDim } = model.kvCache;
+  checkKvDType(shape.kvDtype ?? 'f32', headDim);
   if (headDim > MAX_HEAD_DIM) {
     throw new DeviceLimitError(`head_dim ${headDim} exceeds the attention kernel's ${MAX_HEAD_DIM}`);
   }
@@ -136,10 +148,12 @@ export function checkSessionFits(gpu: Gpu, model: GpuModel, shape: SessionShape,
       : over.unit === 'cached positions (batch x positions)'
         ? ` (batch ${Math.floor(most / shape.maxSeq)} at ${shape.maxSeq} positions)`
         : '';
-  const what = over.label.includes('.kv.') ? `the KV cache '${over.label}'` : `the '${over.label}' buffer`;
+  const kv = over.label.includes('.kv.');
+  const what = kv ? `the KV cache '${over.label}'` : `the '${over.label}' buffer`;
+  const f16 = kv && (shape.kvDtype ?? 'f32') === 'f32' ? ", or kvCache: 'f16' (half the bytes)" : '';
   throw new DeviceLimitError(
     `${request}: ${what} needs ${over.bytes} bytes, over this device's ${name} of ${limit}; at most ` +
-      `${most} ${over.unit} fit${per}: use a smaller batch, a shorter prompt or fewer new tokens`,
+      `${most} ${over.unit} fit${per}: use a smaller batch, a shorter prompt or fewer new tokens${f16}`,
   );
 }
 
@@ -161,7 +175,7 @@ export class SessionBuffers implements RunnerBuffers {
   readonly draftIds?: GPUBuffer; // [batch][headRows] u32, exact mode only (headRows > 1)
   /** The architecture's activation buffers (GpuModel.activations), by name. */
   readonly activations: ReadonlyMap<string, GPUBuffer>;
-  readonly caches: KvCache[]; // per layer: k, v [batch][kvHeads][maxSeq][headDim] f32
+  readonly caches: KvCache[]; // per layer: k, v [batch][kvHeads][maxSeq][headDim] in shape.kvDtype
   readonly readIds: [GPUBuffer, GPUBuffer]; // MAP_READ staging for nextIds (and draft ids), alternating by step
   readonly readLogits: GPUBuffer; // MAP_READ staging for logits, [batch * headRows][vocab]
   private readonly owned: GPUBuffer[];
@@ -202,6 +216,7 @@ export class SessionBuffers implements RunnerBuffers {
     this.caches = Array.from({ length: model.config.num_hidden_layers }, (_, i) => ({
       k: take(`layers.${i}.kv.k`),
       v: take(`layers.${i}.kv.v`),
+      dtype: shape.kvDtype ?? 'f32',
     }));
     this.activations = made;
   }
@@ -230,11 +245,16 @@ export class SessionBuffers implements RunnerBuffers {
     );
   }
 
-  /** Fills every KV cache entry with `value` (tests poison the cache with NaN). */
+  /** Fills every KV cache entry with `value` (tests poison the cache with NaN), in the cache's format. */
   fillCaches(value: number): void {
+    const half = f32ToF16Bits(value);
     for (const cache of this.caches) {
       for (const buf of [cache.k, cache.v]) {
-        this.gpu.device.queue.writeBuffer(buf, 0, new Float32Array(buf.size / 4).fill(value));
+        const words =
+          cache.dtype === 'f16'
+            ? new Uint32Array(buf.size / 4).fill((half | (half << 16)) >>> 0)
+            : new Float32Array(buf.size / 4).fill(value);
+        this.gpu.device.queue.writeBuffer(buf, 0, words);
       }
     }
   }

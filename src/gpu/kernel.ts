@@ -52,8 +52,12 @@ export interface Bound {
   dispose(): void;
 }
 
-/** Storage formats for weights. f16/bf16 stay packed two per u32 and are unpacked in the shader. */
-export type WeightDType = 'f32' | 'f16' | 'bf16';
+/**
+ * Storage formats for weights. f16/bf16 stay packed two per u32 and are unpacked in the shader;
+ * int8/q4 hold quantized codes (src/model/quantize.ts) with a scales buffer per chunk, dequantized in
+ * registers by the prelude (`shaders/weights_<dtype>.wgsl`).
+ */
+export type WeightDType = 'f32' | 'f16' | 'bf16' | 'int8' | 'q4';
 
 /**
  * A weight matrix `[rows][cols]` (Hugging Face linear layout `[out, in]`) on the GPU.
@@ -66,11 +70,28 @@ export interface GpuMatrix {
   rows: number;
   cols: number;
   stride: number;
-  chunks: { buffer: GPUBuffer; rowStart: number; rows: number }[];
+  /** `scales`: int8 f32 `[rows]`, q4 f16 pairs `[rows][cols / 32]` (chunk-relative), quantized only. */
+  chunks: { buffer: GPUBuffer; rowStart: number; rows: number; scales?: GPUBuffer }[];
 }
 
-export function bytesPerElement(dtype: WeightDType): number {
-  return dtype === 'f32' ? 4 : 2;
+/** Bytes one stored row of `stride` elements takes (codes only for int8/q4). */
+export function rowBytesOf(dtype: WeightDType, stride: number): number {
+  switch (dtype) {
+    case 'f32':
+      return stride * 4;
+    case 'f16':
+    case 'bf16':
+      return stride * 2;
+    case 'int8':
+      return stride;
+    case 'q4':
+      return stride / 2;
+  }
+}
+
+/** Bytes of scales one row carries: f32 per int8 row, f16 per 32 q4 inputs, none for float dtypes. */
+export function scaleRowBytesOf(dtype: WeightDType, stride: number): number {
+  return dtype === 'int8' ? 4 : dtype === 'q4' ? stride / 16 : 0;
 }
 
 export function rowStride(cols: number): number {
@@ -128,18 +149,29 @@ export class BoundDispatch implements Bound {
   }
 }
 
-/** Bind group for `pipeline` with buffers (or buffer ranges) at bindings 0..n-1, in order. */
+/**
+ * Bind group for `pipeline` with buffers (or buffer ranges) at bindings 0..n-1, in order, and
+ * `extra` at the bindings its keys name (a quantized weight's scales at WEIGHT_SCALES_BINDING).
+ */
 export function bindBuffers(
   gpu: Gpu,
   pipeline: GPUComputePipeline,
   label: string,
   buffers: (GPUBuffer | GPUBufferBinding)[],
+  extra: Record<number, GPUBuffer> = {},
 ): GPUBindGroup {
-  return gpu.device.createBindGroup({
-    label,
-    layout: pipeline.getBindGroupLayout(0),
-    entries: buffers.map((b, binding) => ({ binding, resource: 'buffer' in b ? b : { buffer: b } })),
-  });
+  const entries = buffers.map((b, binding) => ({ binding, resource: 'buffer' in b ? b : { buffer: b } }));
+  for (const [binding, buffer] of Object.entries(extra))
+    entries.push({ binding: Number(binding), resource: { buffer } });
+  return gpu.device.createBindGroup({ label, layout: pipeline.getBindGroupLayout(0), entries });
+}
+
+/** The binding the int8/q4 preludes declare their scales at (past every kernel's own bindings). */
+export const WEIGHT_SCALES_BINDING = 6;
+
+/** `bindBuffers`'s `extra` for a matrix chunk: its scales when quantized. */
+export function scaleBinding(chunk: GpuMatrix['chunks'][number]): Record<number, GPUBuffer> {
+  return chunk.scales ? { [WEIGHT_SCALES_BINDING]: chunk.scales } : {};
 }
 
 /** Workgroups needed to cover `n` items with `per` items each. */

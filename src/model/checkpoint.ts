@@ -3,10 +3,13 @@ import type { ModelWeights } from '../models/architecture.ts';
 import { architectureOf, parseModelConfig } from '../models/index.ts';
 import { isOptWeights, type OptWeights } from '../models/opt-weights.ts';
 import type { ModelConfig } from './config.ts';
-import { parseSafetensors, parseSafetensorsHeader, safetensorsHeaderLength } from './safetensors.ts';
+import { modelTensors, type LazyTensor } from './quantized-checkpoint.ts';
+import type { WeightFormat } from './quantize.ts';
+import { parseSafetensorsHeader, parseStoredSafetensors, safetensorsHeaderLength } from './safetensors.ts';
+import type { StoredTensor } from './safetensors.ts';
 import type { ModelSource, RangeReader } from './source.ts';
 import { parseTorchBin } from './torch-bin.ts';
-import type { HostTensor, TensorDType } from './weights.ts';
+import type { HostTensor } from './weights.ts';
 
 export const SINGLE_FILE = 'model.safetensors';
 export const SHARD_INDEX = 'model.safetensors.index.json';
@@ -34,18 +37,11 @@ export async function loadModelConfig(source: ModelSource): Promise<ModelConfig>
 export const BIN_SINGLE = 'pytorch_model.bin';
 export const BIN_INDEX = 'pytorch_model.bin.index.json';
 
-type Parser = (bytes: Uint8Array, what: string) => Map<string, HostTensor>;
+type Parser = (bytes: Uint8Array, what: string) => Map<string, StoredTensor>;
 
-const readSafetensors: Parser = (bytes, what) => parseSafetensors(bytes, what);
+const readSafetensors: Parser = (bytes, what) => parseStoredSafetensors(bytes, what);
 // Integer buffers some exporters keep in .bin state_dicts are never OPT weights, so they are dropped.
 const readTorchBin: Parser = (bytes, what) => parseTorchBin(bytes, { what, skipIntegerTensors: true });
-
-/** A checkpoint tensor whose bytes are read only when asked for (by byte range where the source can). */
-interface LazyTensor {
-  dtype: TensorDType;
-  shape: number[];
-  read(): Promise<Uint8Array>;
-}
 
 /** Every tensor of a checkpoint by name, and the open files its bytes come from. */
 interface TensorTable {
@@ -157,38 +153,54 @@ async function safetensorsByRange(reader: RangeReader, what: string): Promise<Ma
   return out;
 }
 
+export interface LoadWeightsOptions {
+  /** Quantize the matrices while reading (src/model/quantize.ts); default 'checkpoint' (as stored). */
+  weights?: WeightFormat;
+}
+
 /**
  * Loads config.json and the weights (safetensors or PyTorch .bin, single file or sharded) of a
  * checkpoint in Hugging Face layout, assembled by the architecture config.json names. Tensor bytes
- * stay in their checkpoint dtype (F32, F16 or BF16).
- * Only the tensors the model takes are read: the assembly first runs on the tensors' shapes alone
- * to learn which those are.
+ * stay in their checkpoint dtype (F32, F16 or BF16), or are quantized as each is read.
  */
-export async function loadWeights(source: ModelSource): Promise<ModelWeights> {
+export async function loadWeights(source: ModelSource, opts: LoadWeightsOptions = {}): Promise<ModelWeights> {
+  const { config, tensors } = await readCheckpoint(source, opts);
+  return architectureOf(config).assemble(config, tensors);
+}
+
+/**
+ * config.json and the checkpoint tensors the model takes, by checkpoint name (quantized ones folded
+ * with their scales, or quantized as read). Only those tensors are read: the assembly first runs on
+ * the tensors' shapes alone to learn which they are.
+ */
+export async function readCheckpoint(
+  source: ModelSource,
+  opts: LoadWeightsOptions = {},
+): Promise<{ config: ModelConfig; tensors: Map<string, HostTensor> }> {
   const config = await loadModelConfig(source);
   const arch = architectureOf(config);
   const table = await readTensorTable(source);
   try {
+    const model = modelTensors(config, arch, table.tensors, opts.weights ?? 'checkpoint');
     const shapes = new Map<string, HostTensor>();
-    for (const [name, t] of table.tensors)
-      shapes.set(name, { dtype: t.dtype, shape: t.shape, data: new Uint8Array(0) });
+    for (const [name, t] of model) shapes.set(name, { dtype: t.dtype, shape: t.shape, data: new Uint8Array(0) });
     const used = new Set<string>();
     arch.assemble(config, recordingReads(shapes, used));
     checkUnusedLayers(
       config,
-      [...table.tensors.keys()].filter((name) => !used.has(name)),
+      [...model.keys()].filter((name) => !used.has(name)),
     );
     const tensors = new Map<string, HostTensor>();
     const names = [...used];
-    // A few reads in flight hide the round trip of each HTTP range request.
+    // A few reads in flight hide the round trip of each HTTP range request; each tensor is quantized
+    // (when asked) as soon as it arrives, so the float bytes of only these few are held at once.
     const reader = async () => {
       for (let name = names.pop(); name !== undefined; name = names.pop()) {
-        const t = table.tensors.get(name)!;
-        tensors.set(name, { dtype: t.dtype, shape: t.shape, data: await t.read() });
+        tensors.set(name, await model.get(name)!.load());
       }
     };
     await Promise.all(Array.from({ length: READS_IN_FLIGHT }, reader));
-    return arch.assemble(config, tensors);
+    return { config, tensors };
   } finally {
     await table.close();
   }
@@ -230,8 +242,8 @@ function checkUnusedLayers(config: ModelConfig, unused: string[]): void {
 }
 
 /** `loadWeights` for callers that need OPT's typed weights (tests, the float64 reference). */
-export async function loadOptWeights(source: ModelSource): Promise<OptWeights> {
-  const weights = await loadWeights(source);
+export async function loadOptWeights(source: ModelSource, opts: LoadWeightsOptions = {}): Promise<OptWeights> {
+  const weights = await loadWeights(source, opts);
   if (!isOptWeights(weights)) {
     throw new ConfigError(
       `${source.describe()}: expected an OPT model, found model_type "${weights.config.model_type}"`,

@@ -1,4 +1,5 @@
 import { ConfigError } from '../errors.ts';
+import type { QuantScheme } from './weights.ts';
 
 /**
  * The config.json keys every supported architecture has, with Hugging Face's names: all that the
@@ -24,6 +25,11 @@ export interface ModelConfig {
    * layers of a model that was not.
    */
   skipdecode?: { fine_tuned: boolean; schedule?: string };
+  /**
+   * Not a Hugging Face key: written by `skipdecode quantize` on a checkpoint whose matrices are stored
+   * quantized (src/model/quantized-checkpoint.ts has the layout).
+   */
+  quantization?: { method: 'skipdecode'; weights: QuantScheme };
 }
 
 /** config.json as parsed JSON, before any architecture has checked it. */
@@ -76,9 +82,37 @@ export function checkCommonKeys<C extends ModelConfig>(o: RawConfig, config: C):
     config.skipdecode = { fine_tuned: skip.fine_tuned };
     if (typeof skip.schedule === 'string') config.skipdecode.schedule = skip.schedule;
   }
+  if (o.quantization !== undefined) config.quantization = quantizationEntry(o.quantization);
+  // Hugging Face's GPTQ/AWQ/bitsandbytes checkpoints: their packed formats are not this runtime's.
+  if (o.quantization_config !== undefined) {
+    configFail(
+      'quantization_config',
+      'names a quantized format this runtime does not read (use skipdecode quantize on the float checkpoint)',
+      o.quantization_config,
+    );
+  }
   if (o.torch_dtype !== undefined) {
     if (typeof o.torch_dtype !== 'string') configFail('torch_dtype', 'must be a string', o.torch_dtype);
     config.torch_dtype = o.torch_dtype;
   }
   return config;
+}
+
+function quantizationEntry(v: unknown): { method: 'skipdecode'; weights: QuantScheme } {
+  const q = v as { method?: unknown; weights?: unknown } | null;
+  const ok =
+    typeof q === 'object' &&
+    q !== null &&
+    q.method === 'skipdecode' &&
+    (q.weights === 'int8' || q.weights === 'q4') &&
+    Object.keys(q).every((k) => k === 'method' || k === 'weights' || k === 'group_size') &&
+    ((q as { group_size?: unknown }).group_size ?? 32) === 32;
+  if (!ok) {
+    configFail(
+      'quantization',
+      'must be {"method": "skipdecode", "weights": "int8" | "q4"} (the only quantized layout this runtime reads)',
+      v,
+    );
+  }
+  return { method: 'skipdecode', weights: q!.weights as QuantScheme };
 }

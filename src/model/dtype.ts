@@ -79,17 +79,49 @@ export function bf16BitsToF32(b: number): number {
   return bitsToF32((b & 0xffff) << 16);
 }
 
+/**
+ * The dequantized weights `w'` of a quantized tensor (src/model/quantize.ts), exactly as the kernels
+ * form them (f32 products). `tensorToFloat32/64` of a quantized tensor come here.
+ */
+export function dequantizeInto<A extends Float32Array | Float64Array>(t: HostTensor, out: A): A {
+  const quant = t.quant!;
+  const [rows, cols] = t.shape;
+  const sv = new DataView(quant.scales.buffer, quant.scales.byteOffset, quant.scales.byteLength);
+  if (quant.scheme === 'int8') {
+    const q = new Int8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+    for (let r = 0; r < rows; r++) {
+      const s = sv.getFloat32(4 * r, true);
+      for (let c = 0; c < cols; c++) out[r * cols + c] = Math.fround(s * q[r * cols + c]);
+    }
+    return out;
+  }
+  for (let i = 0; i < rows * cols; i++) {
+    const s = f16BitsToF32(sv.getUint16(2 * Math.floor(i / 32), true));
+    const nib = (t.data[i >>> 1] >>> (4 * (i & 1))) & 0xf;
+    out[i] = s * (nib - 8);
+  }
+  return out;
+}
+
+/** Bytes `data` holds for a tensor's shape: its dtype's, or its quantization's packed codes. */
+export function tensorDataBytes(t: HostTensor): number {
+  const n = t.shape.reduce((a, b) => a * b, 1);
+  if (!t.quant) return n * DTYPE_BYTES[t.dtype];
+  return t.quant.scheme === 'int8' ? n : n / 2;
+}
+
 function checkLength(t: HostTensor): number {
   const n = t.shape.reduce((a, b) => a * b, 1);
-  if (t.data.byteLength !== n * DTYPE_BYTES[t.dtype]) {
-    throw new RangeError(
-      `tensor of shape [${t.shape}] ${t.dtype} needs ${n * DTYPE_BYTES[t.dtype]} bytes, has ${t.data.byteLength}`,
-    );
+  const need = tensorDataBytes(t);
+  if (t.data.byteLength !== need) {
+    const what = t.quant ? t.quant.scheme : t.dtype;
+    throw new RangeError(`tensor of shape [${t.shape}] ${what} needs ${need} bytes, has ${t.data.byteLength}`);
   }
   return n;
 }
 
 function convert<A extends Float32Array | Float64Array>(t: HostTensor, out: A): A {
+  if (t.quant) return dequantizeInto(t, out);
   const n = out.length;
   // DataView reads little-endian regardless of host order and tolerates unaligned views into a file.
   const view = new DataView(t.data.buffer, t.data.byteOffset, t.data.byteLength);
@@ -114,6 +146,11 @@ const SCAN_BLOCK = 4096;
  * decoding anything: f16/bf16 halves are tested two at a time in each u32 word.
  */
 export function countNonFinite(t: HostTensor): number {
+  // Codes are integers; only the scales can be NaN or infinite.
+  if (t.quant) {
+    const dtype = t.quant.scheme === 'int8' ? 'F32' : 'F16';
+    return countNonFinite({ dtype, shape: [], data: t.quant.scales });
+  }
   const d = t.data;
   const [mask, wordMask] =
     t.dtype === 'F32' ? [0x7f800000, 0] : t.dtype === 'F16' ? [0x7c00, 0x7c000000] : [0x7f80, 0x7f800000];

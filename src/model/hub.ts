@@ -6,6 +6,7 @@
 import { ModelFetchError } from '../errors.ts';
 import type { ModelWeights } from '../models/architecture.ts';
 import { bosRuleOf } from '../models/index.ts';
+import type { WeightFormat } from './quantize.ts';
 import { BIN_INDEX, BIN_SINGLE, loadModelConfig, loadWeights, SHARD_INDEX, SINGLE_FILE } from './checkpoint.ts';
 import type { ModelConfig } from './config.ts';
 import { loadAnyTokenizer } from './gpt2-tokenizer.ts';
@@ -71,6 +72,8 @@ export interface ReadModelOptions {
   progress?: ProgressTracker;
   /** Called once the sizes are planned, before any weight byte is read (lets a caller refuse a model too big). */
   onPlanned?: (plan: { config: ModelConfig; weightBytes?: number }) => void;
+  /** Quantize the matrices while reading them (src/model/quantize.ts). */
+  weights?: WeightFormat;
 }
 
 function sizeOf(source: ModelSource, name: string): number | undefined {
@@ -184,6 +187,9 @@ export async function readModelFiles(raw: ModelSource, opts: ReadModelOptions = 
   const weightBytes = await planFiles(source, progress);
   progress.announce();
   opts.onPlanned?.({ config, weightBytes });
-  const [weights, tokenizer] = await Promise.all([loadWeights(source), loadAnyTokenizer(source, bosRuleOf(config))]);
+  const [weights, tokenizer] = await Promise.all([
+    loadWeights(source, { weights: opts.weights }),
+    loadAnyTokenizer(source, bosRuleOf(config)),
+  ]);
   return { config, weights, tokenizer };
 }

@@ -11,14 +11,22 @@ import type { HostTensor, TensorDType } from './weights.ts';
 // A header larger than this is certainly corrupt; it also keeps a bad length from allocating gigabytes.
 const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 
-function isDType(s: unknown): s is TensorDType {
-  return s === 'F32' || s === 'F16' || s === 'BF16';
+/**
+ * Element types a header may name: the float dtypes of weights, and the byte types a quantized
+ * checkpoint (written by `skipdecode quantize`) stores its codes in: I8 for int8, U8 for two q4 codes.
+ */
+export type StoredDType = TensorDType | 'I8' | 'U8';
+
+const STORED_BYTES: Record<StoredDType, number> = { ...DTYPE_BYTES, I8: 1, U8: 1 };
+
+function isDType(s: unknown): s is StoredDType {
+  return s === 'F32' || s === 'F16' || s === 'BF16' || s === 'I8' || s === 'U8';
 }
 
 /** One tensor of a safetensors header; `begin`/`end` are byte offsets into the data section. */
 export interface SafetensorsEntry {
   name: string;
-  dtype: TensorDType;
+  dtype: StoredDType;
   shape: number[];
   begin: number;
   end: number;
@@ -71,9 +79,9 @@ export function parseSafetensorsHeader(
     if (typeof raw !== 'object' || raw === null) tbad('entry is not an object');
     const info = raw as Record<string, unknown>;
     if (!isDType(info.dtype)) {
-      tbad(`unsupported dtype ${JSON.stringify(info.dtype)} (only F32, F16 and BF16 are accepted)`);
+      tbad(`unsupported dtype ${JSON.stringify(info.dtype)} (only F32, F16 and BF16, and I8/U8 codes, are accepted)`);
     }
-    const dtype = info.dtype as TensorDType;
+    const dtype = info.dtype as StoredDType;
     const shape = info.shape;
     if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
       tbad(`shape ${JSON.stringify(shape)} is not a list of non-negative integers`);
@@ -86,7 +94,7 @@ export function parseSafetensorsHeader(
     if (begin > end) tbad(`data_offsets [${begin}, ${end}] end before they begin`);
     if (end > dataLen) tbad(`data_offsets [${begin}, ${end}] run past the end of the data (${dataLen} bytes)`);
     const dims = shape as number[];
-    const expected = dims.reduce((a, b) => a * b, 1) * DTYPE_BYTES[dtype];
+    const expected = dims.reduce((a, b) => a * b, 1) * STORED_BYTES[dtype];
     if (end - begin !== expected) {
       tbad(`${end - begin} bytes but shape [${dims}] of ${dtype} needs ${expected}`);
     }
@@ -109,17 +117,37 @@ export function parseSafetensorsHeader(
   return entries;
 }
 
-/**
- * Parses safetensors bytes. Tensors are views into `bytes` (no copies), so keep `bytes` alive and
- * unmodified. `what` names the file in error messages.
- */
-export function parseSafetensors(bytes: Uint8Array, what = 'safetensors file'): Map<string, HostTensor> {
+/** A tensor as stored: float weights, or a quantized checkpoint's I8/U8 codes (not yet paired with scales). */
+export interface StoredTensor {
+  dtype: StoredDType;
+  shape: number[];
+  data: Uint8Array;
+}
+
+/** As parseSafetensors, keeping I8/U8 tensors (for the checkpoint reader, which pairs them with scales). */
+export function parseStoredSafetensors(bytes: Uint8Array, what = 'safetensors file'): Map<string, StoredTensor> {
   const headerLen = safetensorsHeaderLength(bytes.subarray(0, 8), bytes.byteLength, what);
   const dataStart = 8 + headerLen;
   const entries = parseSafetensorsHeader(bytes.subarray(8, dataStart), bytes.byteLength - dataStart, what);
-  const out = new Map<string, HostTensor>();
+  const out = new Map<string, StoredTensor>();
   for (const e of entries) {
     out.set(e.name, { dtype: e.dtype, shape: e.shape, data: bytes.subarray(dataStart + e.begin, dataStart + e.end) });
+  }
+  return out;
+}
+
+/**
+ * Parses safetensors bytes of float tensors (an I8/U8 tensor is a CheckpointFormatError here). Tensors
+ * are views into `bytes` (no copies), so keep `bytes` alive and unmodified. `what` names the file in
+ * error messages.
+ */
+export function parseSafetensors(bytes: Uint8Array, what = 'safetensors file'): Map<string, HostTensor> {
+  const out = new Map<string, HostTensor>();
+  for (const [name, t] of parseStoredSafetensors(bytes, what)) {
+    if (t.dtype === 'I8' || t.dtype === 'U8') {
+      throw new CheckpointFormatError(`${what}: tensor "${name}": ${t.dtype} is not a float dtype`);
+    }
+    out.set(name, { dtype: t.dtype, shape: t.shape, data: t.data });
   }
   return out;
 }

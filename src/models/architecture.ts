@@ -124,4 +124,10 @@ export interface Architecture<C extends ModelConfig = ModelConfig, W extends Mod
   /** Every tensor the weights hold, with a name for messages (device-fit checks walk these). */
   tensors(weights: W): [string, HostTensor][];
   upload(gpu: Gpu, weights: W, opts?: UploadMatrixOptions): GpuModel;
+  /**
+   * Whether a load with `weights: 'int8' | 'q4'` quantizes the checkpoint matrix `name` (its linear
+   * layers, embeddings and head; not what must stay exact, such as learned positions). Without it, an
+   * architecture only loads unquantized.
+   */
+  quantizable?(name: string, shape: number[]): boolean;
 }

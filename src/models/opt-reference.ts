@@ -3,7 +3,7 @@
  * layer selection. It is the yardstick GPU kernels are tested against, so it favours plain loops
  * that can be checked line by line against modeling_opt.py over speed.
  */
-import { tensorToFloat64 } from '../model/dtype.ts';
+import { f16BitsToF32, f32ToF16Bits, tensorToFloat64 } from '../model/dtype.ts';
 import type { HostTensor } from '../model/weights.ts';
 import { LAYER_NORM_EPS, POSITION_OFFSET, headDim, type OptConfig } from './opt-config.ts';
 import type { OptWeights } from './opt-weights.ts';
@@ -121,6 +121,8 @@ export function argmax(xs: ArrayLike<number>, from = 0, to = xs.length): number 
 interface LayerCache {
   k: (Float64Array | undefined)[][]; // [batch][position]
   v: (Float64Array | undefined)[][];
+  /** What the cache keeps of a key or value row (f16-rounded for an f16 KV cache). */
+  store: (row: Float64Array) => Float64Array;
 }
 
 /**
@@ -184,8 +186,8 @@ function runLayer(
     const attnIn = ts.map((t) => (preLn ? layerNorm(h[b][t], L.ln1) : h[b][t]));
     const qs = attnIn.map((x) => linear(L.q, x));
     ts.forEach((t, n) => {
-      cache.k[b][t] = linear(L.k, attnIn[n]);
-      cache.v[b][t] = linear(L.v, attnIn[n]);
+      cache.k[b][t] = cache.store(linear(L.k, attnIn[n]));
+      cache.v[b][t] = cache.store(linear(L.v, attnIn[n]));
     });
     ts.forEach((t, n) => {
       let x = add(h[b][t], linear(L.o, attend(m.config, qs[n], cache, b, t, mask[b])));
@@ -226,6 +228,8 @@ export interface ReferenceOptions {
   newTokens: number;
   /** Layers the k-th decode forward runs (k = 0 feeds the first generated token); default: all. */
   layersForStep?: (k: number) => number[];
+  /** Keep keys and values rounded to f16, as the runtime's `kvCache: 'f16'` does. */
+  kvF16?: boolean;
 }
 
 export interface ReferenceResult {
@@ -256,9 +260,11 @@ export function referenceGenerate(weights: OptWeights, prompts: number[][], opts
   // HF: position_ids = cumsum(mask) * mask - 1, so padding sits at -1 (row 1 after the offset).
   const positionOf = (b: number, t: number): number => (mask[b][t] ? t - (T - prompts[b].length) : -1);
   const ids = prompts.map((p) => [...Array<number>(T - p.length).fill(c.pad_token_id), ...p]);
+  const toF16 = (row: Float64Array) => row.map((x) => f16BitsToF32(f32ToF16Bits(x)));
   const caches: LayerCache[] = Array.from({ length: nL }, () => ({
     k: prompts.map(() => []),
     v: prompts.map(() => []),
+    store: opts.kvF16 ? toF16 : (row: Float64Array) => row,
   }));
   const h = ids.map((row, b) => row.map((tok, t) => embed(m, tok, positionOf(b, t))));
 

@@ -14,4 +14,6 @@ export const opt: Architecture<OptConfig, OptWeights> = {
   assemble: (config, tensors) => assembleOptWeights(config, tensors),
   tensors: (weights) => optTensors(weights),
   upload: (gpu, weights, opts) => OptGpuModel.upload(gpu, weights, opts),
+  // Every matrix but the learned positions (issue: positions, norms and biases stay as stored).
+  quantizable: (name, shape) => shape.length === 2 && !name.endsWith('embed_positions.weight'),
 };

@@ -14,8 +14,13 @@ export function requireTensor(tensors: Map<string, HostTensor>, name: string, sh
 
 /** Whether two tensors hold the same bytes (exporters often save a tied head as a copy). */
 export function sameBytes(a: HostTensor, b: HostTensor): boolean {
-  if (a.dtype !== b.dtype || a.data.byteLength !== b.data.byteLength) return false;
-  if (a.data === b.data) return true;
-  for (let i = 0; i < a.data.byteLength; i++) if (a.data[i] !== b.data[i]) return false;
+  if (a.dtype !== b.dtype || a.quant?.scheme !== b.quant?.scheme) return false;
+  return equalBytes(a.data, b.data) && (!a.quant || equalBytes(a.quant.scales, b.quant!.scales));
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  if (a === b) return true;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
   return true;
 }

@@ -1,12 +1,19 @@
 import { f32Bits, type Gpu } from '../gpu/context.ts';
 import { bindBuffers, BoundDispatch, dispatchLinear, groups, type Bound, type StepShape } from '../gpu/kernel.ts';
-import { DeviceLimitError } from '../errors.ts';
+import { ConfigError, DeviceLimitError } from '../errors.ts';
 import { joinWgsl } from './wgsl.ts';
 
-/** One layer's KV cache: keys and values `[batch][heads][maxSeq][headDim]`, f32. */
+/** How the KV cache stores its elements (shaders/kv_<dtype>.wgsl): f32, or f16 packed two per u32. */
+export type KvDType = 'f32' | 'f16';
+
+export const KV_DTYPES: readonly KvDType[] = ['f32', 'f16'];
+
+/** One layer's KV cache: keys and values `[batch][heads][maxSeq][headDim]` in `dtype`. */
 export interface KvCache {
   k: GPUBuffer;
   v: GPUBuffer;
+  /** Default f32. */
+  dtype?: KvDType;
 }
 
 export interface AttentionBinding {
@@ -38,9 +45,22 @@ export interface AttentionTuning {
 /** Which attention kernels a step runs. */
 export type AttentionPath = 'single' | 'split';
 
-/** Bytes of one layer's K (or V) cache `[batch][heads][maxSeq][headDim]` f32. */
-export function kvCacheBytes(batch: number, heads: number, headDim: number, maxSeq: number): number {
-  return batch * heads * maxSeq * headDim * 4;
+/** Bytes of one layer's K (or V) cache `[batch][heads][maxSeq][headDim]` in `dtype`. */
+export function kvCacheBytes(
+  batch: number,
+  heads: number,
+  headDim: number,
+  maxSeq: number,
+  dtype: KvDType = 'f32',
+): number {
+  return batch * heads * maxSeq * headDim * (dtype === 'f16' ? 2 : 4);
+}
+
+/** The f16 cache packs two elements a word, which must not straddle two heads' rows. */
+export function checkKvDType(dtype: KvDType, headDim: number): void {
+  if (dtype === 'f16' && headDim % 2 !== 0) {
+    throw new ConfigError(`kvCache 'f16' needs an even head dimension; this model's is ${headDim} (use 'f32')`);
+  }
 }
 
 /** Workgroup memory attention.wgsl needs over `maxSeq` keys: the scores, the query, the reduction. */
@@ -53,7 +73,6 @@ export function attentionWorkgroupBytes(maxSeq: number): number {
  * then attend over everything cached so far. Bound as two dispatches in that order.
  */
 export class Attention {
-  private readonly write: GPUComputePipeline;
   private readonly gpu: Gpu;
   readonly tuning: AttentionTuning;
   /**
@@ -73,24 +92,32 @@ export class Attention {
     };
     if (this.tuning.subgroups && !gpu.features.subgroups)
       throw new DeviceLimitError(`subgroup attention needs the 'subgroups' feature, which this device lacks`);
-    this.write = gpu.pipeline('kv_cache_write', () => gpu.shaders('kv_cache_write'));
   }
 
-  private splitPipelines(): [GPUComputePipeline, GPUComputePipeline] {
+  /** A kernel body prefixed with the KV prelude of `dtype` (the bodies read and write the cache through it). */
+  private withKv(dtype: KvDType, ...bodies: string[]): string {
+    return joinWgsl([this.gpu.shaders(`kv_${dtype}`), ...bodies.map((b) => this.gpu.shaders(b))]);
+  }
+
+  private writePipeline(dtype: KvDType): GPUComputePipeline {
+    return this.gpu.pipeline(`kv_cache_write:${dtype}`, () => this.withKv(dtype, 'kv_cache_write'));
+  }
+
+  private splitPipelines(dtype: KvDType): [GPUComputePipeline, GPUComputePipeline] {
     const { subgroups, splitBlock } = this.tuning;
     const reduce = subgroups ? 'reduce_subgroup' : 'reduce_workgroup';
     const constants = { BLOCK: splitBlock };
     return [
       this.gpu.pipeline(
-        `attention_split:${reduce}:block=${splitBlock}`,
-        () => joinWgsl([this.gpu.shaders(reduce), this.gpu.shaders('attention_split')]),
+        `attention_split:${dtype}:${reduce}:block=${splitBlock}`,
+        () => this.withKv(dtype, reduce, 'attention_split'),
         constants,
       ),
       this.gpu.pipeline(`attention_reduce:block=${splitBlock}`, () => this.gpu.shaders('attention_reduce'), constants),
     ];
   }
 
-  private attendPipeline(maxSeq: number): GPUComputePipeline {
+  private attendPipeline(maxSeq: number, dtype: KvDType): GPUComputePipeline {
     const scoreBytes = attentionWorkgroupBytes(maxSeq);
     if (scoreBytes > this.gpu.limits.maxComputeWorkgroupStorageSize) {
       throw new DeviceLimitError(
@@ -98,33 +125,47 @@ export class Attention {
       );
     }
     // The score scratch is sized per session through the MAX_KEYS override.
-    return this.gpu.pipeline(`attention:keys=${maxSeq}`, () => this.gpu.shaders('attention'), { MAX_KEYS: maxSeq });
+    return this.gpu.pipeline(`attention:${dtype}:keys=${maxSeq}`, () => this.withKv(dtype, 'attention'), {
+      MAX_KEYS: maxSeq,
+    });
   }
 
-  allocateCache(label: string, batch: number, heads: number, headDim: number, maxSeq: number): KvCache {
-    const bytes = kvCacheBytes(batch, heads, headDim, maxSeq);
+  allocateCache(
+    label: string,
+    batch: number,
+    heads: number,
+    headDim: number,
+    maxSeq: number,
+    dtype: KvDType = 'f32',
+  ): KvCache {
+    checkKvDType(dtype, headDim);
+    const bytes = kvCacheBytes(batch, heads, headDim, maxSeq, dtype);
     if (bytes > this.gpu.limits.maxStorageBufferBindingSize) {
       throw new DeviceLimitError(
         `the KV cache of one layer for batch ${batch} x ${maxSeq} positions x ${heads * headDim} wide needs ${bytes} bytes; the device binds at most ${this.gpu.limits.maxStorageBufferBindingSize} (use a smaller batch or fewer new tokens)`,
       );
     }
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
-    return { k: this.gpu.buffer(`${label}.k`, bytes, usage), v: this.gpu.buffer(`${label}.v`, bytes, usage) };
+    return { k: this.gpu.buffer(`${label}.k`, bytes, usage), v: this.gpu.buffer(`${label}.v`, bytes, usage), dtype };
   }
 
   /** The cache append and the attention, in dispatch order. */
   bind(b: AttentionBinding): [Bound, AttentionBound] {
     if (b.headDim > MAX_HEAD_DIM) throw new DeviceLimitError(`head_dim ${b.headDim} exceeds ${MAX_HEAD_DIM}`);
     const hidden = b.heads * b.headDim;
+    const dtype = b.cache.dtype ?? 'f32';
+    checkKvDType(dtype, b.headDim);
+    const per = dtype === 'f16' ? 2 : 1;
+    const write = this.writePipeline(dtype);
     const writeParams = this.gpu.uniform(`${b.label}.kv.params`, [b.heads, b.headDim]);
-    const writeGroup = bindBuffers(this.gpu, this.write, `${b.label}.kv`, [
+    const writeGroup = bindBuffers(this.gpu, write, `${b.label}.kv`, [
       b.step,
       writeParams,
       b.qkv,
       b.cache.k,
       b.cache.v,
     ]);
-    const attend = this.attendPipeline(b.maxSeq);
+    const attend = this.attendPipeline(b.maxSeq, dtype);
     const params = this.gpu.uniform(`${b.label}.params`, [b.heads, b.headDim, f32Bits(1 / Math.sqrt(b.headDim))]);
     const group = bindBuffers(this.gpu, attend, b.label, [
       b.step,
@@ -138,9 +179,9 @@ export class Attention {
     const writeBound = new BoundDispatch(
       this.gpu,
       'kv_cache_write',
-      this.write,
+      write,
       writeGroup,
-      (s: StepShape) => groups(s.batch * s.tokens * hidden, 64),
+      (s: StepShape) => groups((s.batch * s.tokens * hidden) / per, 64),
       () => this.gpu.destroy(writeParams),
     );
     const single = new BoundDispatch(
@@ -151,7 +192,7 @@ export class Attention {
       (s: StepShape) => s.batch * s.tokens * b.heads,
       () => this.gpu.destroy(params),
     );
-    return [writeBound, new AttentionBound(this.gpu, single, this.bindSplit(b, params))];
+    return [writeBound, new AttentionBound(this.gpu, single, this.bindSplit(b, params, dtype))];
   }
 
   /**
@@ -159,7 +200,7 @@ export class Attention {
    * single path then serves every step). The scratch holds `SPLIT_MAX_TOKENS` queries per sequence
    * of the largest batch the mask holds.
    */
-  private bindSplit(b: AttentionBinding, params: GPUBuffer): SplitDispatch | undefined {
+  private bindSplit(b: AttentionBinding, params: GPUBuffer, dtype: KvDType): SplitDispatch | undefined {
     if (!Number.isFinite(this.tuning.splitMinKeys)) return undefined;
     const batch = Math.floor(b.mask.size / (4 * b.maxSeq));
     const blocks = Math.ceil(b.maxSeq / this.tuning.splitBlock);
@@ -178,7 +219,7 @@ export class Attention {
         this.gpu.destroy(partials);
       }
     };
-    const [split, reduce] = this.splitPipelines();
+    const [split, reduce] = this.splitPipelines(dtype);
     return {
       split,
       reduce,

@@ -1,5 +1,13 @@
 import type { Gpu } from '../gpu/context.ts';
-import { bindBuffers, BoundDispatch, groups, type Bound, type GpuMatrix, type StepShape } from '../gpu/kernel.ts';
+import {
+  bindBuffers,
+  BoundDispatch,
+  groups,
+  scaleBinding,
+  type Bound,
+  type GpuMatrix,
+  type StepShape,
+} from '../gpu/kernel.ts';
 import { withWeights } from './wgsl.ts';
 
 export interface EmbeddingBinding {
@@ -24,13 +32,13 @@ export class Embedding {
     );
     const perChunk = b.table.chunks.map((chunk, i) => {
       const params = this.gpu.uniform(`${b.label}.params[${i}]`, [cols, stride, chunk.rowStart, chunk.rows]);
-      const group = bindBuffers(this.gpu, pipeline, `${b.label}[${i}]`, [
-        b.step,
-        params,
-        chunk.buffer,
-        b.indices,
-        b.output,
-      ]);
+      const group = bindBuffers(
+        this.gpu,
+        pipeline,
+        `${b.label}[${i}]`,
+        [b.step, params, chunk.buffer, b.indices, b.output],
+        scaleBinding(chunk),
+      );
       return new BoundDispatch(
         this.gpu,
         'embedding',

@@ -2,6 +2,7 @@ import type { Gpu } from '../gpu/context.ts';
 import {
   bindBuffers,
   dispatchLinear,
+  scaleBinding,
   type Bound,
   type GpuMatrix,
   type StepShape,
@@ -9,6 +10,7 @@ import {
 } from '../gpu/kernel.ts';
 import { isCpuAdapterName } from '../gpu/tuning.ts';
 import { DeviceLimitError } from '../errors.ts';
+import { chunkBytes } from './matrix.ts';
 import { constsKey, withWeights, type WgslConst } from './wgsl.ts';
 
 export interface LinearBinding {
@@ -210,13 +212,14 @@ export class Linear {
         c.rows,
         b.rows === 'sequences' ? 1 : 0,
       ]);
-      const bytes = c.rows * m.stride * (m.dtype === 'f32' ? 4 : 2);
+      const bytes = chunkBytes(m, c.rows);
       const buffers: (GPUBuffer | GPUBufferBinding)[] = [b.step, params, { buffer: c.buffer, size: bytes }, b.input];
       buffers.push(b.output);
       if (b.bias) buffers.push(b.bias);
+      const scales = scaleBinding(c);
       return {
-        gemv: gemvPipes.map((p, j) => bindBuffers(this.gpu, p, `${b.label}.gemv${GEMV_BT[j]}[${i}]`, buffers)),
-        gemm: bindBuffers(this.gpu, gemmPipe, `${b.label}.gemm[${i}]`, buffers),
+        gemv: gemvPipes.map((p, j) => bindBuffers(this.gpu, p, `${b.label}.gemv${GEMV_BT[j]}[${i}]`, buffers, scales)),
+        gemm: bindBuffers(this.gpu, gemmPipe, `${b.label}.gemm[${i}]`, buffers, scales),
         rows: c.rows,
         params,
       };

@@ -30,7 +30,7 @@ export function constsKey(consts: Record<string, WgslConst>): string {
     .join(',');
 }
 
-/** The weight prelude (`shaders/weights_<dtype>.wgsl`) defining `WQuad`, `WQUAD_BYTES` and `wquad()`. */
+/** The weight prelude (`shaders/weights_<dtype>.wgsl`) defining `WQuad` and `wload()`. */
 export function weightPrelude(gpu: Gpu, dtype: WeightDType): string {
   return gpu.shaders(`weights_${dtype}`);
 }

@@ -3,9 +3,16 @@
  * here for a model; a model is loaded once per page and shared, because one engine owns one set of
  * GPU session buffers and its queue already serialises requests from several callers.
  */
-import type { GenerationEngine, LoadProgress } from '../../index.ts';
+import type { GenerationEngine, LoadProgress, WeightFormat } from '../../index.ts';
 
-export type { GenerateChunk, GenerateOutput, GenerateRequest, ModelInfo, LoadProgress } from '../../index.ts';
+export type {
+  GenerateChunk,
+  GenerateOutput,
+  GenerateRequest,
+  ModelInfo,
+  LoadProgress,
+  WeightFormat,
+} from '../../index.ts';
 
 /** What the apps need from a loaded model. */
 export interface AppModel extends GenerationEngine {
@@ -13,7 +20,16 @@ export interface AppModel extends GenerationEngine {
 }
 
 /** Loads a model by hub id or base URL; the runtime decides where it runs (the worker client). */
-export type ModelLoader = (model: string, onProgress: (p: LoadProgress) => void) => Promise<AppModel>;
+export type ModelLoader = (
+  model: string,
+  onProgress: (p: LoadProgress) => void,
+  weights: WeightFormat,
+) => Promise<AppModel>;
+
+/** The key a model loaded with `weights` is shared under (the spec itself for the checkpoint's format). */
+export function modelKey(model: string, weights: WeightFormat = 'checkpoint'): string {
+  return weights === 'checkpoint' ? model : `${model}#${weights}`;
+}
 
 interface Entry {
   model: Promise<AppModel>;
@@ -34,19 +50,28 @@ function loader(): Promise<ModelLoader> {
  * The page's shared instance of `model`, loading it on first request. Every caller gets progress
  * events (a late caller first gets the latest one). A failed load is forgotten, so "try again" works.
  */
-export function sharedModel(model: string, onProgress?: (p: LoadProgress) => void): Promise<AppModel> {
-  let entry = loaded.get(model);
+export function sharedModel(
+  model: string,
+  onProgress?: (p: LoadProgress) => void,
+  weights: WeightFormat = 'checkpoint',
+): Promise<AppModel> {
+  const key = modelKey(model, weights);
+  let entry = loaded.get(key);
   if (!entry) {
     const listeners = new Set<(p: LoadProgress) => void>();
     const e: Entry = { listeners, model: Promise.resolve(undefined as never) };
     e.model = loader().then((load) =>
-      load(model, (p) => {
-        e.last = p;
-        for (const l of listeners) l(p);
-      }),
+      load(
+        model,
+        (p) => {
+          e.last = p;
+          for (const l of listeners) l(p);
+        },
+        weights,
+      ),
     );
-    e.model.catch(() => loaded.delete(model));
-    loaded.set(model, e);
+    e.model.catch(() => loaded.delete(key));
+    loaded.set(key, e);
     entry = e;
   }
   if (onProgress) {
@@ -61,7 +86,7 @@ export function sharedModel(model: string, onProgress?: (p: LoadProgress) => voi
   return entry.model;
 }
 
-/** Unloads every model except `keep`, freeing GPU memory before a bigger model loads. */
+/** Unloads every model except `keep` (a modelKey), freeing GPU memory before a bigger model loads. */
 export async function releaseOthers(keep: string): Promise<void> {
   const others = [...loaded.entries()].filter(([name]) => name !== keep);
   for (const [name, entry] of others) {
@@ -71,7 +96,7 @@ export async function releaseOthers(keep: string): Promise<void> {
   }
 }
 
-/** Forgets a model whose device was lost, so the next request loads it afresh. */
+/** Forgets a model (a modelKey) whose device was lost, so the next request loads it afresh. */
 export async function forget(model: string): Promise<void> {
   const entry = loaded.get(model);
   loaded.delete(model);

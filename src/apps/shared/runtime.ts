@@ -6,4 +6,4 @@
 import { createEngine } from '../../index.ts';
 import type { ModelLoader } from './backend.ts';
 
-export const loadModel: ModelLoader = (model, onProgress) => createEngine(model, { onProgress });
+export const loadModel: ModelLoader = (model, onProgress, weights) => createEngine(model, { onProgress, weights });
