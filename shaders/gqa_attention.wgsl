@@ -3,7 +3,7 @@
 //   out[b][t][h][:] = softmax_j( (q[b][t][h] . k[b][h / G][j]) * scale + mask ) v[b][h / G][j]
 // over key positions j <= past + t whose mask[b][j] is 1, where G = heads / kv_heads.
 //   qkv:   [batch][tokens][heads + 2 kv_heads][head_dim] f32 (only q, already rotated, is read)
-//   k, v:  [batch][kv_heads][max_seq][head_dim] f32
+//   k, v:  [batch][kv_heads][max_seq][head_dim] as u32 words of the kv_f32 / kv_f16 prelude (kv_elem)
 //   mask:  [batch][max_seq] u32, 1 = real token, 0 = padding
 //   out:   [batch][tokens][heads][head_dim] f32
 // One workgroup per (query row, KV head) serves the G query heads sharing that KV head, so each
@@ -23,8 +23,8 @@ const NONE: f32 = -3.4e38;
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> params: Params;
 @group(0) @binding(2) var<storage, read> qkv: array<f32>;
-@group(0) @binding(3) var<storage, read> k_cache: array<f32>;
-@group(0) @binding(4) var<storage, read> v_cache: array<f32>;
+@group(0) @binding(3) var<storage, read> k_cache: array<u32>;
+@group(0) @binding(4) var<storage, read> v_cache: array<u32>;
 @group(0) @binding(5) var<storage, read> mask: array<u32>;
 @group(0) @binding(6) var<storage, read_write> out: array<f32>;
 
@@ -75,7 +75,8 @@ fn main(
     if (visible) {
       let k_base = kv_base + j * dim;
       for (var d = 0u; d < dim; d++) {
-        let kv = k_cache[k_base + d];
+        let at = k_base + d;
+        let kv = kv_elem(k_cache[at / KV_PER_WORD], at);
         for (var e = 0u; e < GROUP; e++) { p[e * TILE + tid] += q[e * dim + d] * kv; }
       }
     }
@@ -104,7 +105,8 @@ fn main(
     for (var d = tid; d < dim; d += TILE) {
       for (var e = 0u; e < GROUP; e++) { acc[e * dim + d] *= corr[e]; }
       for (var c = 0u; c < count; c++) {
-        let v = v_cache[kv_base + (start + c) * dim + d];
+        let at = kv_base + (start + c) * dim + d;
+        let v = kv_elem(v_cache[at / KV_PER_WORD], at);
         for (var e = 0u; e < GROUP; e++) { acc[e * dim + d] += p[e * TILE + c] * v; }
       }
     }

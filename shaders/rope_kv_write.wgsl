@@ -6,9 +6,12 @@
 //   positions: [batch][tokens] u32, the rotary position of each token (cumsum(mask) - 1; any value
 //              on padding, whose keys are masked)
 //   inv_freq:  [head_dim / 2] f32, theta^(-2i/d) with the config's rope scaling already applied
-//   k, v:      [batch][kv_heads][max_seq][head_dim] f32; token t of sequence b lands at past + t,
-//              k rotated, v copied. Other positions are never touched (SkipDecode relies on it).
-// One invocation per (token row, head slot, pair): q and k slots rotate a pair, v slots copy one.
+//   k, v:      [batch][kv_heads][max_seq][head_dim] as u32 words of the kv_f32 / kv_f16 prelude
+//              (kv_pack); token t of sequence b lands at past + t, k rotated, v copied. Other
+//              positions are never touched (SkipDecode relies on it).
+// One invocation per (token row, head slot, KV_PER_WORD neighbouring pairs): q and k slots rotate
+// their pairs, v slots copy them; elements i, i + 1 (and i + d/2, i + d/2 + 1) share a cache word
+// when the cache is f16, which is why the host asks head_dim % 4 == 0 for it.
 
 struct Params { heads: u32, kv_heads: u32, head_dim: u32, _pad: u32 }
 
@@ -19,8 +22,8 @@ const TWO_PI: f32 = 6.283185307179586;
 @group(0) @binding(2) var<storage, read_write> qkv: array<f32>;
 @group(0) @binding(3) var<storage, read> positions: array<u32>;
 @group(0) @binding(4) var<storage, read> inv_freq: array<f32>;
-@group(0) @binding(5) var<storage, read_write> k_cache: array<f32>;
-@group(0) @binding(6) var<storage, read_write> v_cache: array<f32>;
+@group(0) @binding(5) var<storage, read_write> k_cache: array<u32>;
+@group(0) @binding(6) var<storage, read_write> v_cache: array<u32>;
 
 @compute @workgroup_size(64)
 fn main(
@@ -30,41 +33,52 @@ fn main(
 ) {
   let dim = params.head_dim;
   let half = dim / 2u;
+  let n = half / KV_PER_WORD;  // invocations per head slot
   let slots = params.heads + 2u * params.kv_heads;
   let rows = step.batch * step.tokens;
   // The host folds large dispatches into 2-D/3-D grids (src/gpu/kernel.ts workgroupGrid): unfold.
   let i = (wg.x + nwg.x * (wg.y + nwg.y * wg.z)) * 64u + lid;
-  if (i >= rows * slots * half) { return; }
-  let row = i / (slots * half);
-  let slot = (i / half) % slots;
-  let p = i % half;
-  let src = row * slots * dim + slot * dim + p;
+  if (i >= rows * slots * n) { return; }
+  let row = i / (slots * n);
+  let slot = (i / n) % slots;
+  let p0 = (i % n) * KV_PER_WORD;
   let b = row / step.tokens;
   let t = row % step.tokens;
 
-  if (slot >= params.heads + params.kv_heads) {
-    let h = slot - params.heads - params.kv_heads;
-    let dst = ((b * params.kv_heads + h) * step.max_seq + step.past + t) * dim + p;
-    v_cache[dst] = qkv[src];
-    v_cache[dst + half] = qkv[src + half];
-    return;
+  // lo: elements p0 (and p0 + 1) of the head, hi: the same at + d/2, rotated unless a v slot.
+  var lo = vec2<f32>(0.0);
+  var hi = vec2<f32>(0.0);
+  for (var e = 0u; e < KV_PER_WORD; e++) {
+    let p = p0 + e;
+    let src = row * slots * dim + slot * dim + p;
+    let x1 = qkv[src];
+    let x2 = qkv[src + half];
+    if (slot >= params.heads + params.kv_heads) {
+      lo[e] = x1;
+      hi[e] = x2;
+      continue;
+    }
+    // Reduced to [-pi, pi] first: WGSL bounds cos/sin's error only there.
+    var a = f32(positions[row]) * inv_freq[p];
+    a = a - TWO_PI * round(a / TWO_PI);
+    let c = cos(a);
+    let s = sin(a);
+    lo[e] = x1 * c - x2 * s;
+    hi[e] = x2 * c + x1 * s;
+    if (slot < params.heads) {
+      qkv[src] = lo[e];
+      qkv[src + half] = hi[e];
+    }
   }
-  // Reduced to [-pi, pi] first: WGSL bounds cos/sin's error only there.
-  var a = f32(positions[row]) * inv_freq[p];
-  a = a - TWO_PI * round(a / TWO_PI);
-  let c = cos(a);
-  let s = sin(a);
-  let x1 = qkv[src];
-  let x2 = qkv[src + half];
-  let r1 = x1 * c - x2 * s;
-  let r2 = x2 * c + x1 * s;
-  if (slot < params.heads) {
-    qkv[src] = r1;
-    qkv[src + half] = r2;
+  if (slot < params.heads) { return; }
+  let is_v = slot >= params.heads + params.kv_heads;
+  let h = select(slot - params.heads, slot - params.heads - params.kv_heads, is_v);
+  let dst = ((b * params.kv_heads + h) * step.max_seq + step.past + t) * dim + p0;
+  if (is_v) {
+    v_cache[dst / KV_PER_WORD] = kv_pack(lo);
+    v_cache[(dst + half) / KV_PER_WORD] = kv_pack(hi);
   } else {
-    let h = slot - params.heads;
-    let dst = ((b * params.kv_heads + h) * step.max_seq + step.past + t) * dim + p;
-    k_cache[dst] = r1;
-    k_cache[dst + half] = r2;
+    k_cache[dst / KV_PER_WORD] = kv_pack(lo);
+    k_cache[(dst + half) / KV_PER_WORD] = kv_pack(hi);
   }
 }

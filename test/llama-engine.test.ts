@@ -167,3 +167,64 @@ describe('exact mode on a Llama-family model', () => {
     }
   });
 });
+
+// As test/quantized-engine.test.ts for OPT: the float64 reference runs on the very weights the engine
+// uploads (quantized while loading; tensorToFloat64 dequantizes them with the scheme's formula).
+describe('quantized weights and the f16 KV cache on a Llama-family model', () => {
+  const cases: [string, TinyLlamaOptions, 'checkpoint' | 'int8' | 'q4', 'f32' | 'f16'][] = [
+    ['int8, GQA 4/2, f16, untied', { heads: 4, kvHeads: 2, dtype: 'f16', tied: false, seed: 12 }, 'int8', 'f32'],
+    ['q4, GQA 8/2 (hidden 64), bf16, tied', { heads: 8, kvHeads: 2, dtype: 'bf16', seed: 13 }, 'q4', 'f32'],
+    [
+      'f16 KV cache, Qwen2 biases, GQA 8/1',
+      { modelType: 'qwen2', heads: 8, kvHeads: 1, seed: 14 },
+      'checkpoint',
+      'f16',
+    ],
+    ['q4 weights and the f16 KV cache, GQA 4/4', { heads: 4, kvHeads: 4, dtype: 'f16', seed: 15 }, 'q4', 'f16'],
+  ];
+  for (const [name, opts, format, kvCache] of cases) {
+    for (const schedule of [{ kind: 'full' } as Schedule, SKIP]) {
+      it(`${name}, padded batch of 3, ${schedule.kind}`, async () => {
+        const weights = await loadLlamaWeights(await makeTinyLlama({ layers: 4, ...opts }), { weights: format });
+        const engine = Engine.fromWeights(await testGpu(), weights, undefined, { kvCache });
+        engines.push(engine);
+        if (format !== 'checkpoint') {
+          for (const t of [weights.layers[0].q.weight, weights.layers[3].down, weights.embedTokens])
+            expect(t.quant?.scheme).toBe(format);
+        }
+        const plan = new SkipPlan(4, schedule);
+        const newTokens = 8;
+        const want = llamaReferenceGenerate(weights, PADDED_BATCH, {
+          newTokens,
+          layersForStep: (k) => plan.layers(k),
+          kvF16: kvCache === 'f16',
+        });
+        const got = await engine.generate(PADDED_BATCH, {
+          maxNewTokens: newTokens,
+          eosTokenId: null,
+          returnLogits: true,
+          schedule,
+        });
+        expect(minMargin(want.logits, weights.config.vocab_size)).toBeGreaterThan(1e-3);
+        expect(got.tokens).toEqual(want.tokens);
+        if (kvCache === 'f32') {
+          got.logits!.forEach((step, i) => expect(maxRelError(step, want.logits[i])).toBeLessThan(1e-3));
+          return;
+        }
+        // The f32 forward is ~2e-5 (relative) from float64, so a few percent of the keys and values
+        // round to the neighbouring f16 (one ulp, 2^-11) on the GPU: the logits sit within a few 1e-3
+        // of the f16-rounded reference. What shows the cache really is f16: they sit several times
+        // closer to that reference than to the f32-cache one (rounding itself moves them ~2e-2 here).
+        const f32Cache = llamaReferenceGenerate(weights, PADDED_BATCH, {
+          newTokens,
+          layersForStep: (k) => plan.layers(k),
+        });
+        got.logits!.forEach((step, i) => {
+          const err = maxRelError(step, want.logits[i]);
+          expect(err).toBeLessThan(5e-3);
+          expect(err * 3).toBeLessThan(maxRelError(step, f32Cache.logits[i]));
+        });
+      });
+    }
+  }
+});

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { stepWords } from '../src/gpu/kernel.ts';
-import { Attention } from '../src/ops/attention.ts';
+import { ConfigError } from '../src/errors.ts';
+import { f16BitsToF32, f32ToF16Bits } from '../src/model/dtype.ts';
+import { Attention, type KvDType } from '../src/ops/attention.ts';
 import { GqaAttention } from '../src/ops/gqa-attention.ts';
 import { RmsNorm } from '../src/ops/rmsnorm.ts';
 import { RopeKvWrite } from '../src/ops/rope.ts';
@@ -60,13 +62,23 @@ describe('silu_mul.wgsl vs CPU reference', () => {
  * Prefill of `lengths` (left-padded) then `decodeSteps` single-token steps through rope_kv_write
  * and gqa_attention, each step against the references; positions are cumsum(mask) - 1.
  */
-async function checkGqa(heads: number, kvHeads: number, headDim: number, lengths: number[], decodeSteps: number) {
+async function checkGqa(
+  heads: number,
+  kvHeads: number,
+  headDim: number,
+  lengths: number[],
+  decodeSteps: number,
+  dtype: KvDType = 'f32',
+) {
   const gpu = await testGpu();
   const batch = lengths.length;
   const promptLen = Math.max(...lengths);
   const maxSeq = promptLen + decodeSteps + 3; // spare room that must stay untouched
   const width = (heads + 2 * kvHeads) * headDim;
-  const cache = new Attention(gpu).allocateCache('cache', batch, kvHeads, headDim, maxSeq);
+  const cache = new Attention(gpu).allocateCache('cache', batch, kvHeads, headDim, maxSeq, dtype);
+  // An f16 cache holds each key and value rounded to f16 (from f32 on the GPU, from float64 here: a
+  // value on a rounding boundary may land one f16 ulp apart, hence the looser bounds).
+  const tol = dtype === 'f16' ? 2e-3 : 1e-4;
   const mask = new Uint32Array(batch * maxSeq);
   for (let b = 0; b < batch; b++)
     for (let j = 0; j < maxSeq; j++) mask[b * maxSeq + j] = j >= promptLen - lengths[b] ? 1 : 0;
@@ -113,6 +125,7 @@ async function checkGqa(heads: number, kvHeads: number, headDim: number, lengths
       k: kRef,
       v: vRef,
     });
+    if (dtype === 'f16') for (const a of [kRef, vRef]) a.forEach((x, i) => (a[i] = f16BitsToF32(f32ToF16Bits(x))));
     await run(gpu, shape, rope, attend);
     const rows = batch * shape.tokens;
     // q is rotated in place; k and v only go to the cache. The f32 angle p * inv_freq carries a
@@ -124,12 +137,19 @@ async function checkGqa(heads: number, kvHeads: number, headDim: number, lengths
     }
     const want = gqaAttentionRef({ ...shape, heads, kvHeads, headDim, maxSeq, qkv: rotated, k: kRef, v: vRef, mask });
     const got = await readF32(gpu, outBuf, want.length);
-    expect(maxRelError(got, want)).toBeLessThan(1e-4);
+    expect(maxRelError(got, want)).toBeLessThan(tol);
     expect(got.every(Number.isFinite)).toBe(true);
   }
   // The caches hold exactly what was appended; positions never written stay zero.
-  expect(maxRelError(await readF32(gpu, cache.k, kRef.length), kRef)).toBeLessThan(1e-4);
-  expect(maxRelError(await readF32(gpu, cache.v, vRef.length), vRef)).toBe(0);
+  const read = async (buf: GPUBuffer) => {
+    if (dtype === 'f32') return readF32(gpu, buf, kRef.length);
+    const words = new Uint32Array((await readF32(gpu, buf, kRef.length / 2)).buffer);
+    return Float64Array.from({ length: kRef.length }, (_, i) =>
+      f16BitsToF32((words[i >> 1] >>> (16 * (i & 1))) & 0xffff),
+    );
+  };
+  expect(maxRelError(await read(cache.k), kRef)).toBeLessThan(tol);
+  expect(maxRelError(await read(cache.v), vRef)).toBe(0);
 }
 
 describe('rope_kv_write.wgsl + gqa_attention.wgsl vs CPU reference', () => {
@@ -137,4 +157,28 @@ describe('rope_kv_write.wgsl + gqa_attention.wgsl vs CPU reference', () => {
   it('GQA ratio 3, left-padded batch of 3, head_dim 6', () => checkGqa(9, 3, 6, [6, 1, 4], 4));
   it('GQA ratio 8, head_dim 14, more keys than a tile (70 + decode)', () => checkGqa(8, 1, 14, [70, 33], 2));
   it('GQA ratio 7 (Qwen2.5-0.5B heads), head_dim 64', () => checkGqa(14, 2, 64, [3, 9], 2));
+});
+
+describe('rope_kv_write.wgsl + gqa_attention.wgsl over the kv_f16 prelude (two halves a word)', () => {
+  it('GQA ratio 1, one sequence, prefill then decode', () => checkGqa(2, 2, 8, [5], 3, 'f16'));
+  it('GQA ratio 3, left-padded batch of 3, head_dim 12', () => checkGqa(9, 3, 12, [6, 1, 4], 4, 'f16'));
+  it('GQA ratio 8, head_dim 16, more keys than a tile (70 + decode)', () => checkGqa(8, 1, 16, [70, 33], 2, 'f16'));
+  it('refuses a head_dim that is not a multiple of 4 (a word would pair a rotated pair with the next)', async () => {
+    const gpu = await testGpu();
+    const cache = new Attention(gpu).allocateCache('c', 1, 1, 6, 8, 'f16');
+    const buf = storage(gpu, 'b', 1024);
+    const bind = () =>
+      new RopeKvWrite(gpu).bind({
+        label: 'r',
+        step: stepUniform(gpu, { batch: 1, tokens: 1, past: 0 }, 8),
+        qkv: buf,
+        positions: buf,
+        invFreq: buf,
+        cache,
+        heads: 1,
+        kvHeads: 1,
+        headDim: 6,
+      });
+    expect(bind).toThrow(ConfigError);
+  });
 });

@@ -3,7 +3,7 @@
  * only in biases and config) with greedy decoding and SkipDecode layer selection: the yardstick the
  * GPU forward is tested against. Plain loops, checkable line by line against modeling_llama.py.
  */
-import { tensorToFloat64 } from '../model/dtype.ts';
+import { f16BitsToF32, f32ToF16Bits, tensorToFloat64 } from '../model/dtype.ts';
 import type { HostTensor } from '../model/weights.ts';
 import { ropeInverseFrequencies, type LlamaConfig } from './llama-config.ts';
 import type { LlamaLinear, LlamaWeights } from './llama-weights.ts';
@@ -97,6 +97,8 @@ const silu = (z: number) => z / (1 + Math.exp(-z));
 interface LayerCache {
   k: (Float64Array | undefined)[][]; // [batch][position], rotated keys [kvHeads * headDim]
   v: (Float64Array | undefined)[][];
+  /** What the cache keeps of a key or value row (f16-rounded for an f16 KV cache). */
+  store: (row: Float64Array) => Float64Array;
 }
 
 /** Query head h attends with KV head floor(h / G) over the visible keys up to position t. */
@@ -144,8 +146,8 @@ function runLayer(
     const xs = ts.map((t) => rmsNorm(h[b][t], L.inputNorm, c.rms_norm_eps));
     const qs = xs.map((x, n) => rotate(linear(L.q, x), c.head_dim, m.invFreq, pos(b, ts[n])));
     ts.forEach((t, n) => {
-      cache.k[b][t] = rotate(linear(L.k, xs[n]), c.head_dim, m.invFreq, pos(b, t));
-      cache.v[b][t] = linear(L.v, xs[n]);
+      cache.k[b][t] = cache.store(rotate(linear(L.k, xs[n]), c.head_dim, m.invFreq, pos(b, t)));
+      cache.v[b][t] = cache.store(linear(L.v, xs[n]));
     });
     ts.forEach((t, n) => {
       const a = linear(L.o, attend(c, qs[n], cache, b, t, mask[b]));
@@ -183,9 +185,11 @@ export function llamaReferenceGenerate(
   const pos = (b: number, t: number) => t - (T - prompts[b].length);
   const embed = (tok: number) => m.embedTokens.slice(tok * H, (tok + 1) * H);
   const ids = prompts.map((p) => [...Array<number>(T - p.length).fill(c.pad_token_id), ...p]);
+  const toF16 = (row: Float64Array) => row.map((x) => f16BitsToF32(f32ToF16Bits(x)));
   const caches: LayerCache[] = Array.from({ length: nL }, () => ({
     k: prompts.map(() => []),
     v: prompts.map(() => []),
+    store: opts.kvF16 ? toF16 : (row: Float64Array) => row,
   }));
   const h = ids.map((row) => row.map(embed));
   const allT = Array.from({ length: T }, (_, t) => t);

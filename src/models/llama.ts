@@ -15,4 +15,6 @@ export const llama: Architecture<LlamaConfig, LlamaWeights> = {
   assemble: (config, tensors) => assembleLlamaWeights(config, tensors),
   tensors: (weights) => llamaTensors(weights),
   upload: (gpu, weights, opts) => LlamaGpuModel.upload(gpu, weights, opts),
+  // Every matrix (projections, embeddings, head); norms and biases are vectors and stay as stored.
+  quantizable: (_name, shape) => shape.length === 2,
 };

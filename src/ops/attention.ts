@@ -56,6 +56,11 @@ export function kvCacheBytes(
   return batch * heads * maxSeq * headDim * (dtype === 'f16' ? 2 : 4);
 }
 
+/** Shader bodies prefixed with the KV prelude of `dtype`: every kernel touching a cache reads and writes it through that. */
+export function withKv(gpu: Gpu, dtype: KvDType, ...bodies: string[]): string {
+  return joinWgsl([gpu.shaders(`kv_${dtype}`), ...bodies.map((b) => gpu.shaders(b))]);
+}
+
 /** The f16 cache packs two elements a word, which must not straddle two heads' rows. */
 export function checkKvDType(dtype: KvDType, headDim: number): void {
   if (dtype === 'f16' && headDim % 2 !== 0) {
@@ -94,13 +99,8 @@ export class Attention {
       throw new DeviceLimitError(`subgroup attention needs the 'subgroups' feature, which this device lacks`);
   }
 
-  /** A kernel body prefixed with the KV prelude of `dtype` (the bodies read and write the cache through it). */
-  private withKv(dtype: KvDType, ...bodies: string[]): string {
-    return joinWgsl([this.gpu.shaders(`kv_${dtype}`), ...bodies.map((b) => this.gpu.shaders(b))]);
-  }
-
   private writePipeline(dtype: KvDType): GPUComputePipeline {
-    return this.gpu.pipeline(`kv_cache_write:${dtype}`, () => this.withKv(dtype, 'kv_cache_write'));
+    return this.gpu.pipeline(`kv_cache_write:${dtype}`, () => withKv(this.gpu, dtype, 'kv_cache_write'));
   }
 
   private splitPipelines(dtype: KvDType): [GPUComputePipeline, GPUComputePipeline] {
@@ -110,7 +110,7 @@ export class Attention {
     return [
       this.gpu.pipeline(
         `attention_split:${dtype}:${reduce}:block=${splitBlock}`,
-        () => this.withKv(dtype, reduce, 'attention_split'),
+        () => withKv(this.gpu, dtype, reduce, 'attention_split'),
         constants,
       ),
       this.gpu.pipeline(`attention_reduce:block=${splitBlock}`, () => this.gpu.shaders('attention_reduce'), constants),
@@ -125,7 +125,7 @@ export class Attention {
       );
     }
     // The score scratch is sized per session through the MAX_KEYS override.
-    return this.gpu.pipeline(`attention:${dtype}:keys=${maxSeq}`, () => this.withKv(dtype, 'attention'), {
+    return this.gpu.pipeline(`attention:${dtype}:keys=${maxSeq}`, () => withKv(this.gpu, dtype, 'attention'), {
       MAX_KEYS: maxSeq,
     });
   }

@@ -1,13 +1,13 @@
 import { f32Bits, type Gpu } from '../gpu/context.ts';
 import { bindBuffers, BoundDispatch, type Bound, type StepShape } from '../gpu/kernel.ts';
 import { DeviceLimitError } from '../errors.ts';
-import type { KvCache } from './attention.ts';
+import { withKv, type KvCache } from './attention.ts';
 
 export interface GqaAttentionBinding {
   label: string;
   step: GPUBuffer; // Step uniform
   qkv: GPUBuffer; // [rows][heads + 2 kvHeads][headDim] f32, q already rotated
-  cache: KvCache; // [batch][kvHeads][maxSeq][headDim] f32 each
+  cache: KvCache; // [batch][kvHeads][maxSeq][headDim] each, in cache.dtype
   mask: GPUBuffer; // [batch][maxSeq] u32, 1 = real token
   output: GPUBuffer; // [rows][heads][headDim] f32
   heads: number;
@@ -44,9 +44,10 @@ export class GqaAttention {
       );
     }
     const consts = { GROUP: group, QN: group * b.headDim, SN: group * TILE };
+    const dtype = b.cache.dtype ?? 'f32';
     const pipeline = this.gpu.pipeline(
-      `gqa_attention:group=${group},dim=${b.headDim}`,
-      () => this.gpu.shaders('gqa_attention'),
+      `gqa_attention:${dtype}:group=${group},dim=${b.headDim}`,
+      () => withKv(this.gpu, dtype, 'gqa_attention'),
       consts,
     );
     const params = this.gpu.uniform(`${b.label}.params`, [

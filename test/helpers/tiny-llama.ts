@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { writeTinyLlama, type TinyLlamaOptions } from '../../scripts/make-tiny-llama.ts';
-import { loadWeights } from '../../src/model/checkpoint.ts';
+import { loadWeights, type LoadWeightsOptions } from '../../src/model/checkpoint.ts';
 import { dirSource } from '../../src/model/source-node.ts';
 import { isLlamaWeights, type LlamaWeights } from '../../src/models/llama-weights.ts';
 
@@ -18,8 +18,8 @@ export async function makeTinyLlama(opts: TinyLlamaOptions = {}): Promise<string
 }
 
 /** The folder's weights, which must be a Llama-family model. */
-export async function loadLlamaWeights(dir: string): Promise<LlamaWeights> {
-  const w = await loadWeights(dirSource(dir));
+export async function loadLlamaWeights(dir: string, opts: LoadWeightsOptions = {}): Promise<LlamaWeights> {
+  const w = await loadWeights(dirSource(dir), opts);
   if (!isLlamaWeights(w)) throw new Error(`${dir} holds a ${w.config.model_type} model`);
   return w;
 }
