@@ -20,7 +20,7 @@ export const USAGE = `usage:
                       [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R] [--seed S]
                       [--stop TEXT]... [--stop-token-id ID]...
   skipdecode bench    --model <dir|url> [--batch 1,4] [--new-tokens 32] [--prompt-tokens 16]
-                      [--schedule linear:max=12,min=3,warmup=1,span=32] [--reps 3] [--json]
+                      [--schedule linear:max=12,min=3,warmup=1,span=32] [--reps 5] [--json]
 
 --input-ids: token ids per sequence, ';' between the sequences of a batch (left-padded).
 --prompt:    text, tokenized with the model's tokenizer.json (</s> prepended); repeat for a batch.
@@ -79,7 +79,7 @@ export function parseCommandLine(argv: string[]): GenerateArgs | BenchArgs {
       newTokens: int('new-tokens', v['new-tokens'], 32, 2),
       promptTokens: int('prompt-tokens', v['prompt-tokens'], 16),
       schedule: parseSchedule(v.schedule ?? 'linear:max=12,min=3,warmup=1,span=32'),
-      reps: int('reps', v.reps, 3),
+      reps: int('reps', v.reps, 5),
       json: Boolean(v.json),
     };
   }
