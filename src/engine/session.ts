@@ -3,6 +3,7 @@ import { STEP_UNIFORM_BYTES } from '../gpu/kernel.ts';
 import { DeviceLimitError } from '../errors.ts';
 import type { RunnerBuffers } from '../models/architecture.ts';
 import { attentionWorkgroupBytes, kvCacheBytes, MAX_HEAD_DIM, type KvCache } from '../ops/attention.ts';
+import { sampleScratchWidth, seenWords } from '../ops/sample.ts';
 import type { GpuModel } from './model.ts';
 
 /** What a session is sized for; a request that fits reuses it, one that does not gets a new one. */
@@ -66,6 +67,9 @@ export function sessionBufferSpecs(model: GpuModel, shape: SessionShape): Buffer
   seqsOf('last', c.hidden_size);
   seqsOf('logits', c.vocab_size);
   seqsOf('next_ids', 1);
+  seqsOf('sample_draws', 1);
+  seqsOf('sample_seen', seenWords(c.vocab_size));
+  seqsOf('sample_scratch', sampleScratchWidth(c.vocab_size));
   for (const a of model.activations()) {
     if (a.rows === 'tokens') rowsOf(a.name, a.width);
     else seqsOf(a.name, a.width);
@@ -146,7 +150,10 @@ export class SessionBuffers implements RunnerBuffers {
   readonly hidden: GPUBuffer; // [rows][hidden] f32, the residual stream
   readonly last: GPUBuffer; // [batch][hidden] f32, each sequence's newest position
   readonly logits: GPUBuffer; // [batch][vocab] f32
-  readonly nextIds: GPUBuffer; // [batch] u32, greedy choice
+  readonly nextIds: GPUBuffer; // [batch] u32, greedy choice (or the GPU sampler's)
+  readonly sampleDraws: GPUBuffer; // [batch] f32, this step's uniform number per sequence
+  readonly sampleSeen: GPUBuffer; // [batch][ceil(vocab / 32)] u32, ids each sequence has seen
+  readonly sampleScratch: GPUBuffer; // [batch][2][vocab] f32, the sampler's working rows
   /** The architecture's activation buffers (GpuModel.activations), by name. */
   readonly activations: ReadonlyMap<string, GPUBuffer>;
   readonly caches: KvCache[]; // per layer: k, v [batch][kvHeads][maxSeq][headDim] f32
@@ -184,6 +191,9 @@ export class SessionBuffers implements RunnerBuffers {
     this.last = take('last');
     this.logits = take('logits');
     this.nextIds = take('next_ids');
+    this.sampleDraws = take('sample_draws');
+    this.sampleSeen = take('sample_seen');
+    this.sampleScratch = take('sample_scratch');
     this.readIds = [take('read_ids[0]'), take('read_ids[1]')];
     this.readLogits = take('read_logits');
     this.caches = Array.from({ length: model.config.num_hidden_layers }, (_, i) => ({
