@@ -33,6 +33,7 @@ const DIGIT: u32 = 3u;
 const NONE: u32 = 0xffffffffu;
 const NON_FINITE_ID: u32 = 0xffffffffu;
 const NEG_INF_BITS: u32 = 0xff800000u;
+const HBINS: u32 = 256u;
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> params: Params;
@@ -47,6 +48,7 @@ var<workgroup> part_u: array<u32, WG>;
 var<workgroup> found: array<u32, 2>; // thread holding a boundary, then the index it found there
 var<workgroup> residual: f32;
 var<workgroup> bad: atomic<u32>; // zero at the start of each workgroup
+var<workgroup> hist: array<atomic<u32>, HBINS>; // top-k shortlist: tokens per band below the maximum
 
 // Order-preserving map of f32 onto u32: a > b as floats iff key(a) > key(b) as integers.
 fn key_of(x: f32) -> u32 {
@@ -56,6 +58,18 @@ fn key_of(x: f32) -> u32 {
 
 fn float_of(k: u32) -> f32 {
   return bitcast<f32>(select(~k, k & 0x7fffffffu, (k & 0x80000000u) != 0u));
+}
+
+fn min_all(tid: u32, v: f32) -> f32 {
+  part[tid] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
+    if (tid < s) { part[tid] = min(part[tid], part[tid + s]); }
+    workgroupBarrier();
+  }
+  let low = part[0];
+  workgroupBarrier();
+  return low;
 }
 
 fn sum_all(tid: u32, v: f32) -> f32 {
@@ -203,6 +217,7 @@ fn main(
   // Below every finite value (a -inf literal is not a valid WGSL constant); a row of -inf keeps NONE.
   var m = -3.4e38;
   var mi = NONE;
+  var least = 3.4e38;
   for (var i = lo; i < hi; i++) {
     var x = logits[row + i];
     let bits = bitcast<u32>(x);
@@ -212,6 +227,7 @@ fn main(
       x = select(x * params.penalty, x / params.penalty, x > 0.0);
     }
     scratch[xs + i] = x;
+    if (bits != NEG_INF_BITS) { least = min(least, x); }
     if (x > m) {
       m = x;
       mi = i;
@@ -237,45 +253,116 @@ fn main(
 
   var choice = best;
   if (params.greedy == 0u) {
-    // 2. Weights relative to the maximum, so the largest is 1 and nothing overflows.
-    for (var i = lo; i < hi; i++) {
-      let x = scratch[xs + i];
-      scratch[ws + i] = select(0.0, exp((x - top) * params.inv_temp), bitcast<u32>(x) != NEG_INF_BITS);
+    // 2. Top-k shortlist. One pass counts the tokens in 256 bands below the maximum; the bands that
+    //    hold the k best are copied, in index order, to the scratch's second half (x, then weights,
+    //    then ids, `cap` apart), and steps 3-5 work on that list (tens of tokens, not the vocabulary).
+    //    When it would hold more than `cap` tokens, or without top-k, they work on the whole row.
+    let floor_x = min_all(tid, least);
+    let cap = V / 3u;
+    var n = V;
+    var cx = xs;
+    var cw = ws;
+    var short = false;
+    if (params.top_k > 0u) {
+      let scale = select(0.0, f32(HBINS - 1u) / (top - floor_x), top > floor_x);
+      for (var i = lo; i < hi; i++) {
+        let x = scratch[xs + i];
+        if (bitcast<u32>(x) != NEG_INF_BITS) { atomicAdd(&hist[min(HBINS - 1u, u32((top - x) * scale))], 1u); }
+      }
+      workgroupBarrier();
+      if (tid == 0u) {
+        var c = 0u;
+        found[0] = HBINS - 1u;
+        for (var h = 0u; h < HBINS; h++) {
+          c += atomicLoad(&hist[h]);
+          if (c >= params.top_k) {
+            found[0] = h;
+            break;
+          }
+        }
+      }
+      workgroupBarrier();
+      let band = found[0];
+      var mine_n = 0u;
+      for (var i = lo; i < hi; i++) {
+        let x = scratch[xs + i];
+        if (bitcast<u32>(x) != NEG_INF_BITS && min(HBINS - 1u, u32((top - x) * scale)) <= band) { mine_n++; }
+      }
+      part_u[tid] = mine_n;
+      workgroupBarrier();
+      if (tid == 0u) {
+        var c = 0u;
+        for (var t = 0u; t < WG; t++) {
+          let v = part_u[t];
+          part_u[t] = c;
+          c += v;
+        }
+        found[1] = c;
+      }
+      workgroupBarrier();
+      let count = found[1];
+      short = count <= cap;
+      if (short) {
+        var at = part_u[tid];
+        for (var i = lo; i < hi; i++) {
+          let x = scratch[xs + i];
+          if (bitcast<u32>(x) != NEG_INF_BITS && min(HBINS - 1u, u32((top - x) * scale)) <= band) {
+            scratch[ws + at] = x;
+            scratch[ws + 2u * cap + at] = bitcast<f32>(i);
+            at++;
+          }
+        }
+      }
+      // Other threads' copies are read from here on.
+      storageBarrier();
+      workgroupBarrier();
+      n = select(V, count, short);
+      cx = select(xs, ws, short);
+      cw = select(ws, ws + cap, short);
     }
-    // From here each thread reads back only its own slice of the scratch: no barrier needed for it.
+    let cchunk = (n + WG - 1u) / WG;
+    let clo = min(tid * cchunk, n);
+    let chi = min(clo + cchunk, n);
+
+    // Weights relative to the maximum, so the largest is 1 and nothing overflows.
+    for (var i = clo; i < chi; i++) {
+      let x = scratch[cx + i];
+      scratch[cw + i] = select(0.0, exp((x - top) * params.inv_temp), bitcast<u32>(x) != NEG_INF_BITS);
+    }
+    // From here each thread reads back only its own slice of the list: no barrier needed for it.
 
     // 3. Top-k: the k-th largest key, and the ties at it kept in index order.
     var kk = 0u;
     var kcut = NONE;
     if (params.top_k > 0u) {
-      let k = boundary(tid, lo, hi, xs, ws, false, f32(params.top_k), 0u, NONE);
+      let k = boundary(tid, clo, chi, cx, cw, false, f32(params.top_k), 0u, NONE);
       kk = k.key;
-      kcut = nth_tie(tid, lo, hi, xs, kk, params.top_k - u32(k.above), 0u, NONE);
+      kcut = nth_tie(tid, clo, chi, cx, kk, params.top_k - u32(k.above), 0u, NONE);
     }
 
     // 4. Top-p: the smallest best-first set of the candidates whose mass reaches top_p of theirs.
     var own = 0.0;
-    for (var i = lo; i < hi; i++) {
-      if (kept(scratch[xs + i], i, kk, kcut)) { own += scratch[ws + i]; }
+    for (var i = clo; i < chi; i++) {
+      if (kept(scratch[cx + i], i, kk, kcut)) { own += scratch[cw + i]; }
     }
     let total = sum_all(tid, own);
     var pk = 0u;
     var pcut = NONE;
     if (params.top_p < 1.0) {
       let goal = params.top_p * total;
-      let p = boundary(tid, lo, hi, xs, ws, true, goal, kk, kcut);
+      let p = boundary(tid, clo, chi, cx, cw, true, goal, kk, kcut);
       pk = p.key;
       // Every tie has the same weight: take the fewest that reach the goal, at least one.
       let w = select(0.0, exp((float_of(pk) - top) * params.inv_temp), pk != 0u);
       let need = select(1u, u32(max(1.0, ceil((goal - p.above) / w))), w > 0.0);
-      pcut = nth_tie(tid, lo, hi, xs, pk, need, kk, kcut);
+      pcut = nth_tie(tid, clo, chi, cx, pk, need, kk, kcut);
     }
 
     // 5. Draw: the inverse CDF of the kept weights, in index order.
     var mine = 0.0;
-    for (var i = lo; i < hi; i++) {
-      let x = scratch[xs + i];
-      if (kept(x, i, kk, kcut) && kept(x, i, pk, pcut)) { mine += scratch[ws + i]; }
+    for (var i = clo; i < chi; i++) {
+      let x = scratch[cx + i];
+      if (kept(x, i, kk, kcut) && kept(x, i, pk, pcut)) { mine += scratch[cw + i]; }
     }
     part[tid] = mine;
     workgroupBarrier();
@@ -304,9 +391,9 @@ fn main(
     if (tid == found[0]) {
       var cum = 0.0;
       var pick = NONE;
-      for (var i = lo; i < hi; i++) {
-        let x = scratch[xs + i];
-        let w = scratch[ws + i];
+      for (var i = clo; i < chi; i++) {
+        let x = scratch[cx + i];
+        let w = scratch[cw + i];
         if (!(kept(x, i, kk, kcut) && kept(x, i, pk, pcut)) || w == 0.0) { continue; }
         cum += w;
         pick = i;
@@ -315,7 +402,8 @@ fn main(
       found[1] = pick;
     }
     workgroupBarrier();
-    choice = found[1];
+    let at = found[1];
+    choice = select(at, bitcast<u32>(scratch[ws + 2u * cap + at]), short && at != NONE);
   }
   let broken = atomicLoad(&bad) != 0u || choice == NONE;
   if (tid == 0u) {
