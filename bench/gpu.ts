@@ -16,12 +16,13 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { create } from 'webgpu';
 import { loadEngine } from '../src/api/node.ts';
 import type { Schedule } from '../src/api/public.ts';
-import { linearForTarget } from '../src/apps/shared/presets.ts';
 import { benchPrompts, benchVariants, formatSpeedup, type BenchVariant } from '../src/cli/bench.ts';
 import { nodeGpu } from '../src/gpu/node.ts';
 import { openSource } from '../src/model/source-node.ts';
+import { SkipPlan } from '../src/skip/planner.ts';
 import { PRESETS, writeTinyOpt } from '../scripts/make-tiny-model.ts';
 import { SAMPLING } from './sampling-settings.ts';
 
@@ -61,6 +62,21 @@ function runJson(script: string, args: string[]): unknown {
   return JSON.parse(lines[lines.length - 1]);
 }
 
+/** The linear schedule (warm-up 1, decaying over the run) whose mean depth is nearest a third of L. */
+function thirdDepth(L: number, steps: number): Schedule {
+  let best: { s: Schedule; err: number } | undefined;
+  for (let max = L; max >= 1; max--) {
+    for (let min = 1; min <= max; min++) {
+      const s: Schedule = { kind: 'linear', max, min, warmup: Math.min(1, min - 1), span: steps };
+      const run = new SkipPlan(L, s).layersForSteps(steps);
+      const mean = run.reduce((a, l) => a + l.length, 0) / run.length;
+      const err = Math.abs(mean - L / 3);
+      if (!best || err < best.err) best = { s, err };
+    }
+  }
+  return best!.s;
+}
+
 async function decodeBench(preset: string): Promise<unknown> {
   const dir = path.join(repo, '.cache', 'models', `${preset}-f16`);
   if (!existsSync(path.join(dir, 'model.safetensors'))) {
@@ -70,7 +86,7 @@ async function decodeBench(preset: string): Promise<unknown> {
   const engine = await loadEngine(openSource(dir));
   const newTokens = quick ? 8 : 32;
   const rounds = quick ? 2 : 5;
-  const schedule3x = linearForTarget(engine.info.layers, 3, newTokens - 1);
+  const schedule3x = thirdDepth(engine.info.layers, newTokens - 1);
   const rows = [];
   try {
     for (const batch of [1, 4]) {
@@ -106,7 +122,9 @@ const SECTIONS: Section[] = [
 
 const gpu = await nodeGpu();
 const adapter = gpu.adapterName;
-const features = [...gpu.device.features].sort();
+// The adapter's features (subgroups, shader-f16, ...), not only those this project's device asks for.
+const instance = create([]);
+const features = [...((await instance.requestAdapter({ powerPreference: 'high-performance' }))?.features ?? [])].sort();
 gpu.dispose();
 console.log(`adapter: ${adapter}`);
 console.log(`features: ${features.join(', ')}`);
