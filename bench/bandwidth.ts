@@ -12,6 +12,7 @@
  *     --json prints one JSON object on the last line.
  */
 import type { Gpu } from '../src/gpu/context.ts';
+import { compare, formatRatio, median, type Spread } from '../src/bench/compare.ts';
 import { nodeGpu } from '../src/gpu/node.ts';
 import { stepWords, type StepShape } from '../src/gpu/kernel.ts';
 import type { HostTensor } from '../src/model/weights.ts';
@@ -31,11 +32,6 @@ const log = (s: string) => {
   if (!json) console.log(s);
 };
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
-
 async function submit(gpu: Gpu, encode: (pass: GPUComputePassEncoder) => void, times: number): Promise<number> {
   const enc = gpu.device.createCommandEncoder();
   const pass = enc.beginComputePass();
@@ -47,8 +43,8 @@ async function submit(gpu: Gpu, encode: (pass: GPUComputePassEncoder) => void, t
   return performance.now() - t0;
 }
 
-/** Median milliseconds per call of each encoder, many calls per submission, sampled round-robin. */
-async function timeRoundRobin(gpu: Gpu, encoders: ((pass: GPUComputePassEncoder) => void)[]): Promise<number[]> {
+/** Milliseconds per call of each encoder, one sample per round each, many calls per submission. */
+async function timeRoundRobin(gpu: Gpu, encoders: ((pass: GPUComputePassEncoder) => void)[]): Promise<number[][]> {
   const times: number[] = [];
   for (const encode of encoders) {
     await submit(gpu, encode, 1); // compile and first-touch
@@ -59,7 +55,7 @@ async function timeRoundRobin(gpu: Gpu, encoders: ((pass: GPUComputePassEncoder)
   for (let r = 0; r < REPS; r++) {
     for (const [k, encode] of encoders.entries()) samples[k].push((await submit(gpu, encode, times[k])) / times[k]);
   }
-  return samples.map(median);
+  return samples;
 }
 
 interface Ceiling {
@@ -110,10 +106,12 @@ async function streamCeiling(gpu: Gpu): Promise<Ceiling> {
       }
     }
   }
-  const ms = await timeRoundRobin(
-    gpu,
-    configs.map((c) => c.encode),
-  );
+  const ms = (
+    await timeRoundRobin(
+      gpu,
+      configs.map((c) => c.encode),
+    )
+  ).map(median);
   let k = 0;
   for (const [i, c] of configs.entries()) {
     log(`  stream ${c.name}: ${(bytes / ms[i] / 1e6).toFixed(2)} GB/s`);
@@ -161,8 +159,9 @@ interface Row {
   gbps: number;
   /** the streaming kernel's GB/s measured in the same rounds as this row */
   streamGbps: number;
-  /** gbps / streamGbps */
+  /** Median over rounds of gbps / streamGbps, both measured in the same round. */
   ratio: number;
+  ratioSpread: Spread;
 }
 
 /**
@@ -200,16 +199,31 @@ async function gemvRows(gpu: Gpu, tunings: Partial<LinearTuning>[], ceiling: Cei
         ceiling.encode,
         ...bound.map((b) => (pass: GPUComputePassEncoder) => b.encode(pass, shape)),
       ]);
-      const streamGbps = ceiling.bytes / streamMs / 1e6;
+      const streamRounds = streamMs.map((t) => ceiling.bytes / t / 1e6);
+      const streamGbps = median(streamRounds);
       for (const [k, t] of tunings.entries()) {
-        const gbps = weightBytes / ms[k] / 1e6;
-        const ratio = gbps / streamGbps;
+        const c = compare(
+          streamRounds,
+          ms[k].map((x) => weightBytes / x / 1e6),
+        );
+        const us = median(ms[k]) * 1000;
+        const gbps = weightBytes / us / 1e3;
         const tuning = describe(t);
-        rows.push({ shape: s.name, batch, tuning, weightBytes, us: ms[k] * 1000, gbps, streamGbps, ratio });
+        rows.push({
+          shape: s.name,
+          batch,
+          tuning,
+          weightBytes,
+          us,
+          gbps,
+          streamGbps,
+          ratio: c.ratio,
+          ratioSpread: c.spread,
+        });
         log(
-          `  ${s.name.padEnd(18)} b${batch}  ${tuning.padEnd(17)} ${(ms[k] * 1000).toFixed(1).padStart(9)} us ` +
+          `  ${s.name.padEnd(18)} b${batch}  ${tuning.padEnd(17)} ${us.toFixed(1).padStart(9)} us ` +
             `${gbps.toFixed(2).padStart(6)} GB/s  stream ${streamGbps.toFixed(2).padStart(6)} GB/s  ` +
-            `${(100 * ratio).toFixed(0).padStart(3)}%`,
+            `of ceiling ${formatRatio(c, 2)}`,
         );
       }
       for (const b of bound) b.dispose();

@@ -2,7 +2,7 @@
  * `npm run bench`: decode tokens/s at full depth and under a SkipDecode schedule, side by side, on
  * OPT-shaped random models (f16) that it writes once into .cache/models/. Runs the CLI's bench.
  *
- *   npx tsx bench/decode.ts [--preset opt-125m|opt-1.3b] [--batch 1,4] [--new-tokens 32] [--reps 3] [--schedule S] [--json]
+ *   npx tsx bench/decode.ts [--preset opt-125m|opt-1.3b] [--batch 1,4] [--new-tokens 32] [--reps 5] [--schedule S] [--json]
  *
  * Defaults per preset follow the issue's targets: opt-125m with linear:max=12,min=3,warmup=1,span=32;
  * opt-1.3b with linear:max=24,min=6,warmup=1,span=32.
@@ -23,7 +23,7 @@ const { values } = parseArgs({
     preset: { type: 'string', default: 'opt-125m' },
     batch: { type: 'string', default: '1,4' },
     'new-tokens': { type: 'string', default: '32' },
-    reps: { type: 'string', default: '3' },
+    reps: { type: 'string', default: '5' },
     schedule: { type: 'string' },
     json: { type: 'boolean', default: false },
   },

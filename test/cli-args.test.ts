@@ -91,7 +91,7 @@ describe('skipdecode command line', () => {
       command: 'bench',
       batches: [1, 4],
       newTokens: 32,
-      reps: 3,
+      reps: 5,
       schedule: { kind: 'linear', max: 12, min: 3, warmup: 1, span: 32 },
     });
   });

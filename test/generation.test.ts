@@ -36,6 +36,43 @@ describe('sampling and stopping in generation', () => {
     expect(other.tokens).not.toEqual(a.tokens);
   });
 
+  it('sampled decoding reads back only the chosen ids, and runs ahead as greedy decoding does', async () => {
+    const e = await tiny();
+    const proto = Object.getPrototypeOf(e.gpu.buffer('probe', 4, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST));
+    const original = proto.mapAsync;
+    const log: string[] = [];
+    proto.mapAsync = function (this: GPUBuffer, ...args: unknown[]) {
+      const label = this.label;
+      log.push(`map ${label}`);
+      return original.apply(this, args).then(() => log.push(`mapped ${label}`));
+    };
+    const submit = e.gpu.device.queue.submit.bind(e.gpu.device.queue);
+    e.gpu.device.queue.submit = (buffers: Iterable<GPUCommandBuffer>) => {
+      log.push('submit');
+      submit(buffers);
+    };
+    const sampling = { temperature: 0.9, topK: 20, topP: 0.9, repetitionPenalty: 1.2, seed: 8 };
+    const trace = async (extra: object) => {
+      log.length = 0;
+      await e.generate(PROMPTS, { maxNewTokens: 5, eosTokenId: null, ...extra });
+      return log.join(',');
+    };
+    try {
+      const greedy = await trace({});
+      const sampled = await trace({ sampling });
+      expect(sampled).not.toContain('read_logits');
+      // Step k + 1 is submitted before step k's ids arrive, as in greedy decoding.
+      const runsAhead = (t: string) => t.indexOf('mapped') > t.indexOf('submit', t.indexOf('submit') + 1);
+      expect(runsAhead(greedy)).toBe(true);
+      expect(runsAhead(sampled)).toBe(true);
+      expect(runsAhead(await trace({ sampling, returnLogits: true }))).toBe(false);
+      expect(await trace({ sampling, returnLogits: true })).toContain('map read_logits');
+    } finally {
+      proto.mapAsync = original;
+      delete (e.gpu.device.queue as { submit?: unknown }).submit;
+    }
+  });
+
   it('a temperature of 0 is greedy, and invalid sampling values are refused by name', async () => {
     const e = await tiny();
     const greedy = await e.generate(PROMPTS, { maxNewTokens: 6, eosTokenId: null });
@@ -97,7 +134,7 @@ describe('an aborted generation keeps what it generated', () => {
     const e = await tiny();
     const controller = new AbortController();
     const events: StepEvent[] = [];
-    // Sampling runs in lockstep, so an abort inside onStep leaves no step in flight.
+    // Sampled decoding runs ahead: the step in flight when the abort comes is drained and dropped.
     const g = e.prepare(PROMPTS, {
       maxNewTokens: 20,
       eosTokenId: null,

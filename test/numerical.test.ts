@@ -117,7 +117,7 @@ describe('generation fails on non-finite logits with the step and the sequence',
   const paths = {
     'greedy on the GPU, run ahead': {},
     'greedy with logits returned': { returnLogits: true },
-    'sampled on the CPU': { sampling: { temperature: 0.8, seed: 3 } },
+    'sampled on the GPU, run ahead': { sampling: { temperature: 0.8, seed: 3 } },
     'greedy with a repetition penalty': { sampling: { repetitionPenalty: 1.2 } },
   };
   for (const [name, extra] of Object.entries(paths)) {

@@ -28,3 +28,5 @@ export { parseSchedule, formatSchedule } from '../skip/schedule.ts';
 export type { FullSchedule, LinearSchedule, TableSchedule } from '../skip/schedule.ts';
 /** Which layers a schedule runs at each step, without a model: for previews and planning UIs. */
 export { SkipPlan, linearLayerCount } from '../skip/planner.ts';
+export { compare, formatRatio, interleave, median, spread } from '../bench/compare.ts';
+export type { Comparison, InterleaveOptions, Spread } from '../bench/compare.ts';

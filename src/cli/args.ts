@@ -23,7 +23,7 @@ export const USAGE = `usage:
                       [--stop TEXT]... [--stop-token-id ID]... [--exact [--draft-tokens K]]
                       [--weights checkpoint|int8|q4] [--kv-cache f32|f16]
   skipdecode bench    --model <dir|url> [--batch 1,4] [--new-tokens 32] [--prompt-tokens 16]
-                      [--schedule linear:max=12,min=3,warmup=1,span=32] [--reps 3] [--json]
+                      [--schedule linear:max=12,min=3,warmup=1,span=32] [--reps 5] [--json]
                       [--exact [--draft-tokens K] [--prompt TEXT]...]
                       [--weights checkpoint|int8|q4] [--kv-cache f32|f16]
   skipdecode quantize --model <dir|url> --weights int8|q4 --out DIR
@@ -123,7 +123,7 @@ export function parseCommandLine(argv: string[]): GenerateArgs | BenchArgs | Qua
       newTokens: int('new-tokens', v['new-tokens'], 32, 2),
       promptTokens: int('prompt-tokens', v['prompt-tokens'], 16),
       schedule: parseSchedule(v.schedule ?? 'linear:max=12,min=3,warmup=1,span=32'),
-      reps: int('reps', v.reps, 3),
+      reps: int('reps', v.reps, 5),
       json: Boolean(v.json),
       exact,
       prompts: v.prompt,

@@ -8,6 +8,7 @@ import { loadTokenizer, type OptTokenizer } from '../model/tokenizer.ts';
 import type { ModelWeights } from '../models/architecture.ts';
 import { architectureOf, bosRuleOf } from '../models/index.ts';
 import type { UploadMatrixOptions } from '../ops/matrix.ts';
+import { Sample, type BoundSample } from '../ops/sample.ts';
 import { ForwardProgram, Kernels } from './forward.ts';
 import { generate, type GenerateResult } from './generate.ts';
 import { generateExact } from './speculative.ts';
@@ -34,6 +35,13 @@ export interface EngineOptions extends UploadMatrixOptions {
   poisonKvCache?: number;
 }
 
+/** What a request that fits runs on: buffers, the bound forward pass and the bound sampler. */
+interface Session {
+  buffers: SessionBuffers;
+  program: ForwardProgram;
+  sampler: BoundSample;
+}
+
 // KV positions are allocated in blocks so that nearby request lengths share a session.
 const SEQ_BLOCK = 64;
 
@@ -44,7 +52,7 @@ const SEQ_BLOCK = 64;
  */
 export class Engine {
   private readonly kernels: Kernels;
-  private session?: { buffers: SessionBuffers; program: ForwardProgram };
+  private session?: Session;
 
   private constructor(
     readonly gpu: Gpu,
@@ -100,7 +108,7 @@ export class Engine {
     const total = Math.min(promptLength + g.stop.maxNewTokens, this.config.max_position_embeddings);
     // Exact mode's verifier runs K + 1 tokens per sequence and reads the head's logits for each.
     const headRows = g.exact ? g.exact.draftTokens + 1 : 1;
-    const { buffers, program } = await this.sessionFor(g.prompts.length, promptLength, total, headRows).catch(
+    const { buffers, program, sampler } = await this.sessionFor(g.prompts.length, promptLength, total, headRows).catch(
       (e: unknown) => {
         if (!(e instanceof DeviceLimitError) || !g.exact) throw e;
         throw new DeviceLimitError(
@@ -112,7 +120,7 @@ export class Engine {
     );
     const decode = this.tokenizer ? (ids: number[]) => this.tokenizer!.decode(ids) : undefined;
     const costs = this.model.decodeCosts(g.prompts.length);
-    const target = { gpu: this.gpu, config: this.config, buffers, program, decode, costs };
+    const target = { gpu: this.gpu, config: this.config, buffers, program, sampler, decode, costs };
     const result = await (g.exact ? generateExact(target, g) : generate(target, g)).catch((e: unknown) => {
       // What the device rejected may have left the session half-written: the next request starts afresh.
       if (e instanceof GpuError) this.disposeSession();
@@ -146,8 +154,9 @@ export class Engine {
     // A request the device cannot hold is refused before the current session is let go.
     SessionBuffers.check(this.gpu, this.model, shape);
     this.disposeSession();
-    const made: Partial<{ buffers: SessionBuffers; program: ForwardProgram }> = {};
+    const made: Partial<Session> = {};
     const free = () => {
+      made.sampler?.dispose();
       made.program?.dispose();
       made.buffers?.dispose();
     };
@@ -155,6 +164,16 @@ export class Engine {
       const { error } = this.gpu.capture(`the session for batch ${batch} x ${promptLength}`, () => {
         made.buffers = new SessionBuffers(this.gpu, this.model, shape);
         made.program = new ForwardProgram(this.gpu, this.model, made.buffers, this.kernels);
+        made.sampler = this.kernels.op(Sample).bind({
+          label: 'sample',
+          step: made.buffers.step,
+          logits: made.buffers.logits,
+          draws: made.buffers.sampleDraws,
+          seen: made.buffers.sampleSeen,
+          scratch: made.buffers.sampleScratch,
+          ids: made.buffers.nextIds,
+          vocab: c.vocab_size,
+        });
       });
       const failed = await error;
       if (failed?.kind === 'out-of-memory') {
@@ -167,9 +186,9 @@ export class Engine {
       free();
       throw e;
     }
-    const { buffers, program } = made as Required<typeof made>;
-    if (this.options.poisonKvCache !== undefined) buffers.fillCaches(this.options.poisonKvCache);
-    this.session = { buffers, program };
+    const session = made as Session;
+    if (this.options.poisonKvCache !== undefined) session.buffers.fillCaches(this.options.poisonKvCache);
+    this.session = session;
     return this.session;
   }
 
@@ -211,6 +230,7 @@ export class Engine {
   }
 
   private disposeSession(): void {
+    this.session?.sampler.dispose();
     this.session?.program.dispose();
     this.session?.buffers.dispose();
     this.session = undefined;

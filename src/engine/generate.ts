@@ -5,7 +5,8 @@ import type { PositionIds } from '../models/architecture.ts';
 import type { GpuError } from '../errors.ts';
 import { MetricsMeter, type DecodeCosts, type GenerationMetrics } from '../skip/metrics.ts';
 import { nonFiniteRow } from './numerics.ts';
-import { createSampler, isGreedy, type Sampler } from './sampling.ts';
+import { DrawStreams, seenBitmap, type BoundSample } from '../ops/sample.ts';
+import { isGreedy } from './sampling.ts';
 import { StopTracker, type DecodeFn, type StopReason } from './stopping.ts';
 import type { ForwardProgram } from './forward.ts';
 import type { Generation } from './request.ts';
@@ -57,6 +58,8 @@ export interface GenerationTarget {
   config: ModelConfig;
   buffers: SessionBuffers;
   program: ForwardProgram;
+  /** sample.wgsl bound to the session's logits, ids and sampler buffers. */
+  sampler: BoundSample;
   decode?: DecodeFn;
   /** Weight bytes per decode step, for the bound speedup. */
   costs?: DecodeCosts;
@@ -64,8 +67,9 @@ export interface GenerationTarget {
 
 /**
  * Greedy or sampled generation for a left-padded batch: one prefill over every layer, then one
- * decode forward per token over the plan's layers. Each step is one submission with one readback
- * (the chosen ids, or the logits when sampling or asked for them). The generation was checked by
+ * decode forward per token over the plan's layers. Each step is one submission with one readback:
+ * the chosen ids (greedy: argmax.wgsl; sampled: sample.wgsl), and the logits only when asked for
+ * them. The generation was checked by
  * `prepareGeneration`. When its signal fires, the steps read back so far are kept: a last event
  * (no tokens) gives 'abort' to the sequences still running, and so does the result.
  */
@@ -76,11 +80,16 @@ export async function generate(t: GenerationTarget, o: Generation): Promise<Gene
   const promptLength = Math.max(...prompts.map((p) => p.length));
   const maxNewTokens = stop.maxNewTokens;
   const trackers = prompts.map(() => new StopTracker(stop, t.decode));
-  // Plain greedy decoding picks on the GPU; sampling or a repetition penalty needs the logits here.
-  const onCpu = sampling && (!isGreedy(sampling) || (sampling.repetitionPenalty ?? 1) !== 1);
-  const samplers: Sampler[] | undefined = onCpu ? prompts.map((_, b) => createSampler(sampling, b)) : undefined;
-  const histories = prompts.map((p) => [...p]);
-  const needLogits = Boolean(o.returnLogits || samplers);
+  // Plain greedy decoding keeps the head's argmax; sampling or a repetition penalty runs sample.wgsl
+  // after it, on the GPU too: the history lives in its seen-token bitmaps, the draws come from
+  // per-sequence streams of the seed (the CPU sampler's, src/engine/sampling.ts, is the reference).
+  const sampled = sampling && (!isGreedy(sampling) || (sampling.repetitionPenalty ?? 1) !== 1) ? sampling : undefined;
+  const draws = sampled && !isGreedy(sampled) ? new DrawStreams(sampled.seed, batch) : undefined;
+  if (sampled) {
+    t.sampler.configure(sampled);
+    gpu.device.queue.writeBuffer(buffers.sampleSeen, 0, seenBitmap(prompts, config.vocab_size));
+  }
+  const needLogits = Boolean(o.returnLogits);
   const meter = new MetricsMeter(config.num_hidden_layers, t.costs);
 
   writePrompt(gpu, buffers, config, program.positionIds, prompts, promptLength);
@@ -88,9 +97,9 @@ export async function generate(t: GenerationTarget, o: Generation): Promise<Gene
   const layersRun: number[][] = [];
   const logits: Float32Array[] = [];
   const logitBytes = batch * config.vocab_size * 4;
-  // Greedy decoding without logits stays on the GPU: the argmax of step k is copied into the ids of
+  // Without logits to read, decoding stays on the GPU: the choice of step k is copied into the ids of
   // step k + 1 there, so step k + 1 is submitted before step k's ids are read back and the GPU never
-  // waits for the CPU round trip. Sampling needs the logits on the CPU first, so it runs in lockstep.
+  // waits for the CPU round trip. Returning logits runs in lockstep (one logits staging buffer).
   const lookahead = !needLogits;
   const current = new Uint32Array(batch);
   // Decode step k feeds each sequence's token at position (its prompt length + k): reused per step.
@@ -111,6 +120,13 @@ export async function generate(t: GenerationTarget, o: Generation): Promise<Gene
         else gpu.device.queue.writeBuffer(buffers.ids, 0, current);
       }
       program.encode(encoder, shape, layers, o.observe);
+      if (sampled) {
+        // Step k's draws; the queue orders this write after step k - 1's submission.
+        if (draws) gpu.device.queue.writeBuffer(buffers.sampleDraws, 0, draws.next());
+        const pass = encoder.beginComputePass({ label: 'sample' });
+        t.sampler.encode(pass, shape);
+        pass.end();
+      }
       encoder.copyBufferToBuffer(buffers.nextIds, 0, staging, 0, batch * 4);
       if (needLogits) encoder.copyBufferToBuffer(buffers.logits, 0, buffers.readLogits, 0, logitBytes);
       gpu.device.queue.submit([encoder.finish()]);
@@ -161,13 +177,9 @@ export async function generate(t: GenerationTarget, o: Generation): Promise<Gene
         finishReasons.push(null);
         continue;
       }
-      let token = ids[b];
-      if (samplers && stepLogits) {
-        token = samplers[b].next(stepLogits.subarray(b * config.vocab_size, (b + 1) * config.vocab_size), histories[b]);
-      }
+      const token = ids[b];
       current[b] = token;
       tokens[b].push(token);
-      histories[b].push(token);
       finishReasons.push(trackers[b].push(token));
       stepTokens.push(token);
       produced++;
@@ -200,7 +212,7 @@ export async function generate(t: GenerationTarget, o: Generation): Promise<Gene
     finishReasons: trackers.map((tr) => tr.reason ?? (aborted ? 'abort' : 'length')),
     layersRun,
     logits: o.returnLogits ? logits : undefined,
-    seed: samplers ? sampling?.seed : undefined,
+    seed: sampled?.seed,
     metrics,
     timing: {
       prefillMs,

@@ -11,6 +11,7 @@ import {
   type KvDType,
 } from '../ops/attention.ts';
 import { f32ToF16Bits } from '../model/dtype.ts';
+import { sampleScratchWidth, seenWords } from '../ops/sample.ts';
 import type { GpuModel } from './model.ts';
 
 /** What a session is sized for; a request that fits reuses it, one that does not gets a new one. */
@@ -87,6 +88,10 @@ export function sessionBufferSpecs(model: GpuModel, shape: SessionShape): Buffer
   headOf('next_ids', 1);
   // Exact mode's drafted ids, [batch][headRows] u32: the verifier's input, gathered on the GPU.
   if (headRows > 1) headOf('draft_ids', 1);
+  // The GPU sampler draws one id per sequence, from the head's first `batch` rows (decode steps).
+  seqsOf('sample_draws', 1);
+  seqsOf('sample_seen', seenWords(c.vocab_size));
+  seqsOf('sample_scratch', sampleScratchWidth(c.vocab_size));
   for (const a of model.activations()) {
     if (a.rows === 'tokens') rowsOf(a.name, a.width);
     else headOf(a.name, a.width);
@@ -171,8 +176,11 @@ export class SessionBuffers implements RunnerBuffers {
   readonly hidden: GPUBuffer; // [rows][hidden] f32, the residual stream
   readonly last: GPUBuffer; // [batch * headRows][hidden] f32, each sequence's newest position(s)
   readonly logits: GPUBuffer; // [batch * headRows][vocab] f32
-  readonly nextIds: GPUBuffer; // [batch * headRows] u32, greedy choice
+  readonly nextIds: GPUBuffer; // [batch * headRows] u32, greedy choice (or the GPU sampler's)
   readonly draftIds?: GPUBuffer; // [batch][headRows] u32, exact mode only (headRows > 1)
+  readonly sampleDraws: GPUBuffer; // [batch] f32, this step's uniform number per sequence
+  readonly sampleSeen: GPUBuffer; // [batch][ceil(vocab / 32)] u32, ids each sequence has seen
+  readonly sampleScratch: GPUBuffer; // [batch][2][vocab] f32, the sampler's working rows
   /** The architecture's activation buffers (GpuModel.activations), by name. */
   readonly activations: ReadonlyMap<string, GPUBuffer>;
   readonly caches: KvCache[]; // per layer: k, v [batch][kvHeads][maxSeq][headDim] in shape.kvDtype
@@ -211,6 +219,9 @@ export class SessionBuffers implements RunnerBuffers {
     this.logits = take('logits');
     this.nextIds = take('next_ids');
     if (made.has('draft_ids')) this.draftIds = take('draft_ids');
+    this.sampleDraws = take('sample_draws');
+    this.sampleSeen = take('sample_seen');
+    this.sampleScratch = take('sample_scratch');
     this.readIds = [take('read_ids[0]'), take('read_ids[1]')];
     this.readLogits = take('read_logits');
     this.caches = Array.from({ length: model.config.num_hidden_layers }, (_, i) => ({

@@ -1,9 +1,10 @@
 /**
  * Theoretical vs measured speedup across batch sizes and schedules, measured in the page on the
  * loaded model. Every sequence runs to the token limit (no EOS), greedy, so each schedule does the
- * same number of steps and only the layers differ.
+ * same number of steps and only the layers differ. The first preset must be full depth: it is the
+ * baseline of every ratio.
  */
-import type { GenerationEngine, Schedule } from '../../index.ts';
+import { compare, interleave, median, type GenerateOutput, type GenerationEngine, type Schedule } from '../../index.ts';
 import { PRESETS, presetSchedule, scheduleLabel } from '../shared/presets.ts';
 
 export const BATCH_SIZES = [1, 2, 4, 8];
@@ -24,8 +25,11 @@ export interface Measurement {
   decodeStepsPerSecond: number;
   /** decodeStepsPerSecond x batch. */
   tokensPerSecond: number;
-  /** This schedule's steps/s over full depth's at the same batch size. */
+  /** Median over rounds of this schedule's steps/s over full depth's in the same round. */
   measuredSpeedup: number;
+  /** The range of those per-round ratios. */
+  measuredSpeedupMin: number;
+  measuredSpeedupMax: number;
 }
 
 export interface MeasureOptions {
@@ -36,11 +40,6 @@ export interface MeasureOptions {
   onProgress(done: number, total: number, row?: Measurement): void;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
-
 export async function measureSpeedups(engine: GenerationEngine, o: MeasureOptions): Promise<Measurement[]> {
   const L = engine.info.layers;
   const steps = Math.max(1, o.newTokens - 1);
@@ -48,7 +47,7 @@ export async function measureSpeedups(engine: GenerationEngine, o: MeasureOption
     preset: p.id,
     schedule: presetSchedule(p, L, steps),
   }));
-  const total = BATCH_SIZES.length * (1 + schedules.length * o.repeats);
+  const total = BATCH_SIZES.length * (1 + schedules.length * (1 + o.repeats));
   let done = 0;
   const rows: Measurement[] = [];
   for (const batch of BATCH_SIZES) {
@@ -57,17 +56,28 @@ export async function measureSpeedups(engine: GenerationEngine, o: MeasureOption
     // A throwaway run per batch size: the first request of a shape allocates its session buffers.
     await engine.generate({ ...base, maxNewTokens: Math.min(4, o.newTokens) });
     o.onProgress(++done, total);
-    let fullRate = NaN;
+    // Schedules interleaved round by round (src/bench/compare.ts), so a change in the machine's load
+    // lands on all of them alike; each speedup is the median of per-round ratios to full depth.
+    const last = new Map<string, GenerateOutput>();
+    const samples = await interleave(
+      Object.fromEntries(
+        schedules.map(({ preset, schedule }) => [
+          preset,
+          async () => {
+            const out = await engine.generate({ ...base, schedule });
+            last.set(preset, out);
+            o.onProgress(++done, total);
+            return out.metrics.decodeStepsPerSecond;
+          },
+        ]),
+      ),
+      { rounds: o.repeats, warmup: 1, signal: o.signal },
+    );
+    const full = samples[schedules[0].preset];
     for (const { preset, schedule } of schedules) {
-      const rates: number[] = [];
-      let last;
-      for (let r = 0; r < o.repeats; r++) {
-        last = await engine.generate({ ...base, schedule });
-        rates.push(last.metrics.decodeStepsPerSecond);
-        o.onProgress(++done, total);
-      }
-      const rate = median(rates);
-      if (preset === 'full') fullRate = rate;
+      const m = last.get(preset)!.metrics;
+      const c = compare(full, samples[preset]);
+      const rate = median(samples[preset]);
       const row: Measurement = {
         model: engine.info.source,
         adapter: engine.info.adapter,
@@ -76,13 +86,15 @@ export async function measureSpeedups(engine: GenerationEngine, o: MeasureOption
         preset,
         schedule: scheduleLabel(schedule),
         newTokens: o.newTokens,
-        meanLayers: last!.metrics.meanLayers,
-        theoreticalSpeedup: last!.metrics.theoreticalSpeedup,
-        boundSpeedup: last!.metrics.boundSpeedup ?? null,
+        meanLayers: m.meanLayers,
+        theoreticalSpeedup: m.theoreticalSpeedup,
+        boundSpeedup: m.boundSpeedup ?? null,
         decodeStepsPerSecond: rate,
         // Every sequence runs to the token limit, so each decode step gives one token per sequence.
         tokensPerSecond: rate * batch,
-        measuredSpeedup: rate / fullRate,
+        measuredSpeedup: c.ratio,
+        measuredSpeedupMin: c.spread.min,
+        measuredSpeedupMax: c.spread.max,
       };
       rows.push(row);
       o.onProgress(done, total, row);
@@ -105,6 +117,8 @@ const COLUMNS: (keyof Measurement)[] = [
   'decodeStepsPerSecond',
   'tokensPerSecond',
   'measuredSpeedup',
+  'measuredSpeedupMin',
+  'measuredSpeedupMax',
 ];
 
 function csvCell(v: unknown): string {
