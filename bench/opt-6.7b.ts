@@ -156,6 +156,15 @@ if (!process.argv.includes('--skip-write') || !existsSync(path.join(dir, 'model.
   console.log(`wrote ${dir} in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 }
 const gen = ['--input-ids', '2,100,200,300,400,500,600,700', '--max-new-tokens', '16', '--ignore-eos', '--json'];
-timed('generate --weights q4 from the f16 checkpoint', ['generate', '--model', dir, '--weights', 'q4', ...gen]);
+// --no-cache: this times quantizing at load, every time (the folder cache would answer a second run).
+timed('generate --weights q4 from the f16 checkpoint', [
+  'generate',
+  '--model',
+  dir,
+  '--weights',
+  'q4',
+  '--no-cache',
+  ...gen,
+]);
 timed('quantize --weights q4', ['quantize', '--model', dir, '--weights', 'q4', '--out', qdir]);
 timed('generate from the quantized folder', ['generate', '--model', qdir, ...gen]);

@@ -24,8 +24,11 @@ describe('skipdecode command line', () => {
       '--kv-cache',
       'f16',
     ]);
-    expect(g).toMatchObject({ weights: 'q4', kvCache: 'f16' });
+    expect(g).toMatchObject({ weights: 'q4', kvCache: 'f16', quantizedCache: true });
     expect(parseCommandLine(['bench', '--model', 'm'])).toMatchObject({ weights: 'checkpoint', kvCache: 'f32' });
+    expect(
+      parseCommandLine(['generate', '--model', 'm', '--input-ids', '2', '--weights', 'int8', '--no-cache']),
+    ).toMatchObject({ weights: 'int8', quantizedCache: false });
     expect(parseCommandLine(['quantize', '--model', 'm', '--weights', 'int8', '--out', 'o'])).toEqual({
       command: 'quantize',
       model: 'm',

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadEngine } from '../src/api/node.ts';
 import { DeviceLimitError, ModelFetchError } from '../src/errors.ts';
-import { listCachedModels, removeCachedModel, type CacheLike } from '../src/model/cached-source.ts';
+import { listCachedModels, removeCachedModel } from '../src/model/cached-source.ts';
 import { gpt2TokenizerJson } from '../src/model/gpt2-tokenizer.ts';
 import { hubBaseUrl, parseHubId, resolveHubModel } from '../src/model/hub.ts';
 import type { LoadProgress } from '../src/model/progress.ts';
@@ -12,27 +12,7 @@ import { createOptTokenizer } from '../src/model/tokenizer.ts';
 import { makeTokenizerJson } from '../scripts/make-tiny-model.ts';
 import { serveHub, writeHubModel, type HubServer } from '../scripts/serve-hub.ts';
 import { testGpu } from './helpers/gpu.ts';
-
-/** Cache Storage's contract over a Map (Node has no Cache Storage); stores copies like the real one. */
-class MemoryCache implements CacheLike {
-  readonly entries = new Map<string, { body: ArrayBuffer; headers: [string, string][] }>();
-  async match(req: RequestInfo | URL): Promise<Response | undefined> {
-    const e = this.entries.get(String(req instanceof Request ? req.url : req));
-    return e && new Response(e.body.slice(0), { headers: e.headers });
-  }
-  async put(req: RequestInfo | URL, res: Response): Promise<void> {
-    this.entries.set(String(req instanceof Request ? req.url : req), {
-      body: await res.arrayBuffer(),
-      headers: [...res.headers],
-    });
-  }
-  async delete(req: RequestInfo | URL): Promise<boolean> {
-    return this.entries.delete(String(req instanceof Request ? req.url : req));
-  }
-  async keys(): Promise<readonly Request[]> {
-    return [...this.entries.keys()].map((u) => new Request(u));
-  }
-}
+import { MemoryCache } from './helpers/memory-cache.ts';
 
 let root: string;
 let hub: HubServer;

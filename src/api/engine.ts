@@ -7,6 +7,7 @@ import type { Gpu } from '../gpu/context.ts';
 import { AbortError, DeviceLostError, EngineDisposedError, SkipDecodeError } from '../errors.ts';
 import { HttpModelSource, openModelCache, type CacheLike } from '../model/cached-source.ts';
 import { readModelFiles, resolveHubModel } from '../model/hub.ts';
+import { cacheStorageQuantizedCache, type QuantizedCache } from '../model/quantized-cache.ts';
 import { ProgressTracker, type ProgressCallback } from '../model/progress.ts';
 import type { ModelSource } from '../model/source.ts';
 import { streamOf } from './channel.ts';
@@ -48,6 +49,13 @@ export interface LoadOptions {
   weights?: WeightFormat;
   /** KV cache storage: f32 (default) or f16 (half the memory). */
   kvCache?: KvDType;
+  /**
+   * Where a load with `weights: 'int8' | 'q4'` keeps the quantized model, so the next load of the same
+   * model and format reads it instead of downloading and quantizing the checkpoint again. Default:
+   * Cache Storage beside the downloads (browsers; off with `cache: false`), a folder in Node
+   * (`loadEngine`: `$SKIPDECODE_CACHE_DIR` or `~/.cache/skipdecode`). `false` turns it off.
+   */
+  quantizedCache?: QuantizedCache | false;
 }
 
 export interface EngineLoadOptions extends LoadOptions, EngineOptions {
@@ -55,12 +63,19 @@ export interface EngineLoadOptions extends LoadOptions, EngineOptions {
   gpu: Gpu | (() => Promise<Gpu>);
 }
 
-async function openSpec(model: string | ModelSource, o: LoadOptions, progress: ProgressTracker): Promise<ModelSource> {
-  if (typeof model !== 'string') return model;
-  const where = resolveHubModel(model, o);
+async function openSpec(
+  model: string | ModelSource,
+  o: LoadOptions,
+  progress: ProgressTracker,
+): Promise<{ source: ModelSource; quantized?: QuantizedCache }> {
   const cache =
     o.cache === false ? undefined : o.cache === true || o.cache === undefined ? await openModelCache() : o.cache;
-  return HttpModelSource.open(where.baseUrl, { fetch: o.fetch, cache, progress, label: where.label });
+  const quantized =
+    o.quantizedCache === false ? undefined : (o.quantizedCache ?? (cache && cacheStorageQuantizedCache(cache)));
+  if (typeof model !== 'string') return { source: model, quantized };
+  const where = resolveHubModel(model, o);
+  const source = await HttpModelSource.open(where.baseUrl, { fetch: o.fetch, cache, progress, label: where.label });
+  return { source, quantized };
 }
 
 export class SkipDecodeEngine implements GenerationEngine {
@@ -97,15 +112,21 @@ export class SkipDecodeEngine implements GenerationEngine {
    */
   static async load(model: string | ModelSource, o: EngineLoadOptions): Promise<SkipDecodeEngine> {
     const progress = new ProgressTracker(o.onProgress);
-    const source = await openSpec(model, o, progress);
+    const { source: origin, quantized: store } = await openSpec(model, o, progress);
+    const scheme = o.weights === 'int8' || o.weights === 'q4' ? o.weights : undefined;
+    // A stored quantized copy loads as it is stored (its config.json says how), with no quantization.
+    const copy = scheme && store ? await store.open(origin, scheme, progress).catch(() => undefined) : undefined;
+    const source = copy ?? origin;
+    const weights = copy ? 'checkpoint' : o.weights;
     const ownsGpu = typeof o.gpu === 'function';
     const gpu = typeof o.gpu === 'function' ? await o.gpu() : o.gpu;
     try {
       const files = await readModelFiles(source, {
         progress,
-        weights: o.weights,
+        weights,
+        keepQuantized: store !== undefined && !copy,
         onPlanned: (plan) =>
-          checkPlannedSize(source.describe(), plannedGpuBytes(plan, o.weights), o.maxGpuBytes, o.weights),
+          checkPlannedSize(source.describe(), plannedGpuBytes(plan, weights), o.maxGpuBytes, o.weights),
       });
       checkModelFits(gpu, files.weights, o.maxGpuBytes, source.describe(), o.weights);
       progress.announce('gpu');
@@ -113,7 +134,15 @@ export class SkipDecodeEngine implements GenerationEngine {
       const opt = await uploadChecked(gpu, source.describe(), () =>
         OptEngine.fromWeights(gpu, files.weights, files.tokenizer, o),
       );
-      if (source instanceof HttpModelSource) await source.commit();
+      if (origin instanceof HttpModelSource && !copy) await origin.commit();
+      let quantizedCache: ModelInfo['quantizedCache'] = copy ? 'hit' : undefined;
+      if (scheme && store && files.quantizedFiles) {
+        const saved = await files
+          .quantizedFiles()
+          .then((f) => store.save(origin, scheme, f))
+          .catch(() => false);
+        quantizedCache = saved ? 'stored' : 'not-stored';
+      }
       progress.announce('ready');
       const c = files.config;
       const info: ModelInfo = {
@@ -132,6 +161,7 @@ export class SkipDecodeEngine implements GenerationEngine {
         kvBytesPerPosition: kvBytesPerPosition(opt.model, o.kvCache ?? 'f32'),
         adapter: gpu.adapterName,
         fineTunedForSkipping: c.skipdecode?.fine_tuned ?? false,
+        ...(quantizedCache && { quantizedCache }),
       };
       return new SkipDecodeEngine(opt, info, ownsGpu);
     } catch (e) {

@@ -4,6 +4,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { nodeGpu } from '../gpu/node.ts';
 import { isUrl } from '../model/hub.ts';
+import { folderQuantizedCache } from '../model/quantized-cache-node.ts';
 import { dirSource } from '../model/source-node.ts';
 import type { ModelSource } from '../model/source.ts';
 import { SkipDecodeEngine, type EngineLoadOptions } from './engine.ts';
@@ -21,7 +22,10 @@ function isDir(p: string): boolean {
  */
 export function loadEngine(model: string | ModelSource, options: NodeLoadOptions = {}): Promise<SkipDecodeEngine> {
   const source = typeof model === 'string' && !isUrl(model) && isDir(model) ? dirSource(model) : model;
-  return SkipDecodeEngine.load(source, { ...options, gpu: options.gpu ?? nodeGpu });
+  // A folder by default; a Cache Storage object given as `cache` keeps the copies beside the downloads.
+  const quantizedCache =
+    options.quantizedCache ?? (typeof options.cache === 'object' ? undefined : folderQuantizedCache());
+  return SkipDecodeEngine.load(source, { ...options, quantizedCache, gpu: options.gpu ?? nodeGpu });
 }
 
 export { SkipDecodeEngine };

@@ -124,6 +124,11 @@ export interface ModelInfo {
   weights: 'checkpoint' | 'int8' | 'q4';
   /** GPU bytes of the weights as stored (padded rows, scales, f32 vectors), from their shapes. */
   weightBytes: number;
+  /**
+   * With `weights: 'int8' | 'q4'` and the quantized-model cache on: this load read the cached quantized
+   * copy (`hit`), quantized the checkpoint and stored the copy (`stored`), or could not store it.
+   */
+  quantizedCache?: 'hit' | 'stored' | 'not-stored';
   /** KV cache storage. */
   kvCache: 'f32' | 'f16';
   /** KV cache bytes per cached position of one sequence, keys and values of every layer. */

@@ -21,11 +21,11 @@ export const USAGE = `usage:
                       [--schedule full|linear:max=A,min=B,warmup=C,span=D]
                       [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R] [--seed S]
                       [--stop TEXT]... [--stop-token-id ID]... [--exact [--draft-tokens K]]
-                      [--weights checkpoint|int8|q4] [--kv-cache f32|f16]
+                      [--weights checkpoint|int8|q4 [--no-cache]] [--kv-cache f32|f16]
   skipdecode bench    --model <dir|url> [--batch 1,4] [--new-tokens 32] [--prompt-tokens 16]
                       [--schedule linear:max=12,min=3,warmup=1,span=32] [--reps 5] [--json]
                       [--exact [--draft-tokens K] [--prompt TEXT]...]
-                      [--weights checkpoint|int8|q4] [--kv-cache f32|f16]
+                      [--weights checkpoint|int8|q4 [--no-cache]] [--kv-cache f32|f16]
   skipdecode quantize --model <dir|url> --weights int8|q4 --out DIR
 
 --input-ids: token ids per sequence, ';' between the sequences of a batch (left-padded).
@@ -33,7 +33,9 @@ export const USAGE = `usage:
 --json:      one JSON object on the last line of stdout.
 --exact:     the schedule drafts K tokens (--draft-tokens, default 4, 1..8), full depth verifies them:
              the full model's output; bench then times exact mode against full depth.
---weights:   store the matrices as in the checkpoint (default) or quantized while loading.
+--weights:   store the matrices as in the checkpoint (default) or quantized while loading; the quantized
+             model is kept in $SKIPDECODE_CACHE_DIR (default ~/.cache/skipdecode) for the next load,
+             unless --no-cache.
 --kv-cache:  KV cache storage, f32 (default) or f16 (half the memory).
 quantize:    writes a hub-layout folder with the matrices quantized, loadable by --model directly.`;
 
@@ -42,6 +44,8 @@ export interface GenerateArgs {
   model: string;
   weights: WeightFormat;
   kvCache: KvDType;
+  /** Keep (and reuse) the quantized model in the folder cache; default true. */
+  quantizedCache: boolean;
   inputIds?: number[][];
   prompts?: string[];
   maxNewTokens: number;
@@ -61,6 +65,8 @@ export interface BenchArgs {
   model: string;
   weights: WeightFormat;
   kvCache: KvDType;
+  /** Keep (and reuse) the quantized model in the folder cache; default true. */
+  quantizedCache: boolean;
   batches: number[];
   newTokens: number;
   promptTokens: number;
@@ -119,6 +125,7 @@ export function parseCommandLine(argv: string[]): GenerateArgs | BenchArgs | Qua
       model: v.model,
       weights: weights as WeightFormat,
       kvCache: kvCache as KvDType,
+      quantizedCache: !v['no-cache'],
       batches: (v.batch ?? '1,4').split(',').map((b) => int('batch', b.trim(), 1)),
       newTokens: int('new-tokens', v['new-tokens'], 32, 2),
       promptTokens: int('prompt-tokens', v['prompt-tokens'], 16),
@@ -137,6 +144,7 @@ export function parseCommandLine(argv: string[]): GenerateArgs | BenchArgs | Qua
     model: v.model,
     weights: weights as WeightFormat,
     kvCache: kvCache as KvDType,
+    quantizedCache: !v['no-cache'],
     inputIds: v['input-ids'] === undefined ? undefined : parseInputIds(v['input-ids']),
     prompts: v.prompt,
     maxNewTokens: int('max-new-tokens', v['max-new-tokens'], 32),
@@ -193,6 +201,7 @@ const OPTIONS = {
   exact: { type: 'boolean' },
   'draft-tokens': { type: 'string' },
   weights: { type: 'string' },
+  'no-cache': { type: 'boolean' },
   'kv-cache': { type: 'string' },
   out: { type: 'string' },
 } as const satisfies ParseArgsOptionsConfig;

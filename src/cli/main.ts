@@ -27,7 +27,11 @@ async function main(argv: string[]): Promise<number> {
     );
     return 0;
   }
-  const engine = await loadEngine(openSource(args.model), { weights: args.weights, kvCache: args.kvCache });
+  const engine = await loadEngine(openSource(args.model), {
+    weights: args.weights,
+    kvCache: args.kvCache,
+    ...(!args.quantizedCache && { quantizedCache: false }),
+  });
   if (args.command === 'bench') {
     await (args.exact ? runExactBench(engine, args) : runBench(engine, args));
     return 0;

@@ -20,6 +20,8 @@ interface Manifest {
   baseUrl: string;
   files: Record<string, number>;
   missing: string[];
+  /** Every file of the model is listed in `files`: any other name does not exist (a stored copy). */
+  complete?: boolean;
   savedAt: string;
 }
 
@@ -77,7 +79,8 @@ export class HttpModelSource implements SizedSource {
   private readonly sizes = new Map<string, number>();
   private readonly existence = new Map<string, Promise<boolean>>();
   private readonly read = new Set<string>();
-  private readonly baseUrl: string;
+  /** URL prefix of the model's files, without a trailing slash. */
+  readonly baseUrl: string;
   private manifest?: Manifest;
 
   private constructor(
@@ -129,7 +132,7 @@ export class HttpModelSource implements SizedSource {
   private async probe(name: string): Promise<boolean> {
     if (this.manifest) {
       if (name in this.manifest.files) return true;
-      if (this.manifest.missing.includes(name)) return false;
+      if (this.manifest.missing.includes(name) || this.manifest.complete) return false;
     }
     if (await this.opts.cache?.match(this.url(name))) return true;
     const res = await this.request(name, 'HEAD');
@@ -256,21 +259,56 @@ export class HttpModelSource implements SizedSource {
   }
 
   private async store(url: string, bytes: Uint8Array): Promise<void> {
-    const cache = this.opts.cache;
-    if (!cache) return;
-    try {
-      const body = new Uint8Array(bytes.byteLength);
-      body.set(bytes);
-      await cache.put(
-        url,
-        new Response(body, {
-          headers: { 'content-type': 'application/octet-stream', 'content-length': String(bytes.byteLength) },
-        }),
-      );
-    } catch {
-      // A full quota only costs the offline copy; the load itself goes on.
-    }
+    await storeBytes(this.opts.cache, url, [bytes]);
   }
+}
+
+/** Puts one file into the cache; false when the cache refused it (quota). */
+async function storeBytes(cache: CacheLike | undefined, url: string, parts: Uint8Array[]): Promise<boolean> {
+  if (!cache) return false;
+  try {
+    const size = parts.reduce((a, p) => a + p.byteLength, 0);
+    // A Blob of the parts, so a multi-GB shard is never joined into one array on the way in.
+    const body = new Blob(parts as BlobPart[]);
+    const headers = { 'content-type': 'application/octet-stream', 'content-length': String(size) };
+    await cache.put(url, new Response(body, { headers }));
+    return true;
+  } catch {
+    // A full quota only costs the offline copy; the load itself goes on.
+    return false;
+  }
+}
+
+/**
+ * Stores a whole model under `baseUrl` (files, then a manifest marking the listing complete), so
+ * `HttpModelSource.open(baseUrl, { cache })` serves it with no request. False when a file did not fit
+ * (then no manifest is written and the partial copy is removed).
+ */
+export async function storeModel(
+  cache: CacheLike,
+  baseUrl: string,
+  label: string,
+  files: { name: string; parts: Uint8Array[] }[],
+): Promise<boolean> {
+  const base = trimSlash(baseUrl);
+  const sizes: Record<string, number> = {};
+  for (const f of files) {
+    if (!(await storeBytes(cache, joinUrl(base, f.name), f.parts))) {
+      for (const g of files) await cache.delete(joinUrl(base, g.name)).catch(() => false);
+      return false;
+    }
+    sizes[f.name] = f.parts.reduce((a, p) => a + p.byteLength, 0);
+  }
+  const manifest: Manifest = {
+    version: 1,
+    label,
+    baseUrl: base,
+    files: sizes,
+    missing: [],
+    complete: true,
+    savedAt: new Date().toISOString(),
+  };
+  return storeBytes(cache, joinUrl(base, MANIFEST), [new TextEncoder().encode(JSON.stringify(manifest))]);
 }
 
 /** Every model a complete load stored in the cache. */

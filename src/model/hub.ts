@@ -6,8 +6,10 @@
 import { ModelFetchError } from '../errors.ts';
 import type { ModelWeights } from '../models/architecture.ts';
 import { bosRuleOf } from '../models/index.ts';
-import type { WeightFormat } from './quantize.ts';
-import { BIN_INDEX, BIN_SINGLE, loadModelConfig, loadWeights, SHARD_INDEX, SINGLE_FILE } from './checkpoint.ts';
+import type { QuantScheme, WeightFormat } from './quantize.ts';
+import { architectureOf } from '../models/index.ts';
+import { BIN_INDEX, BIN_SINGLE, loadModelConfig, readCheckpoint, SHARD_INDEX, SINGLE_FILE } from './checkpoint.ts';
+import { COPIED_FILES, quantizedLayout, type StoredFile } from './quantized-layout.ts';
 import type { ModelConfig } from './config.ts';
 import { loadAnyTokenizer } from './gpt2-tokenizer.ts';
 import { ProgressTracker } from './progress.ts';
@@ -66,6 +68,11 @@ export interface ModelFiles {
   config: ModelConfig;
   weights: ModelWeights;
   tokenizer?: OptTokenizer;
+  /**
+   * With `keepQuantized` and a load that quantized: the hub-layout files of the quantized model
+   * (what `skipdecode quantize` would write), for the quantized-model cache.
+   */
+  quantizedFiles?: () => Promise<StoredFile[]>;
 }
 
 export interface ReadModelOptions {
@@ -74,6 +81,8 @@ export interface ReadModelOptions {
   onPlanned?: (plan: { config: ModelConfig; weightBytes?: number }) => void;
   /** Quantize the matrices while reading them (src/model/quantize.ts). */
   weights?: WeightFormat;
+  /** Keep the quantized tensors so the result can offer `quantizedFiles`. */
+  keepQuantized?: boolean;
 }
 
 function sizeOf(source: ModelSource, name: string): number | undefined {
@@ -187,9 +196,18 @@ export async function readModelFiles(raw: ModelSource, opts: ReadModelOptions = 
   const weightBytes = await planFiles(source, progress);
   progress.announce();
   opts.onPlanned?.({ config, weightBytes });
-  const [weights, tokenizer] = await Promise.all([
-    loadWeights(source, { weights: opts.weights }),
+  const [{ tensors }, tokenizer] = await Promise.all([
+    readCheckpoint(source, { weights: opts.weights }),
     loadAnyTokenizer(source, bosRuleOf(config)),
   ]);
-  return { config, weights, tokenizer };
+  const weights = architectureOf(config).assemble(config, tensors);
+  const scheme = opts.weights === 'int8' || opts.weights === 'q4' ? (opts.weights as QuantScheme) : undefined;
+  if (!scheme || !opts.keepQuantized) return { config, weights, tokenizer };
+  const quantizedFiles = async () => {
+    const raw = JSON.parse(await source.readText('config.json')) as Record<string, unknown>;
+    const extra = new Map<string, Uint8Array>();
+    for (const f of COPIED_FILES) if (await source.exists(f)) extra.set(f, await source.readBytes(f));
+    return quantizedLayout(raw, tensors, scheme, extra).files;
+  };
+  return { config, weights, tokenizer, quantizedFiles };
 }
