@@ -62,21 +62,30 @@ describe('skip metrics', () => {
     const plan = new SkipPlan(12, { kind: 'linear', max: 10, min: 3, warmup: 2, span: 16 });
     const costs = { perLayerBytes: Array.from({ length: 12 }, (_, i) => 100 + i), fixedBytes: 333 };
     const meter = new MetricsMeter(12, costs);
+    // Weight bytes of a step: the fixed part plus the layers it ran.
+    const stepBytes = (layers: readonly number[]) => layers.reduce((a, l) => a + costs.perLayerBytes[l], 333);
+    const fullBytes = stepBytes(Array.from({ length: 12 }, (_, i) => i));
     expect(meter.snapshot(0)).toEqual({
       ...skipMetrics(12, [], costs),
       decodeTokens: 0,
       decodeTokensPerSecond: 0,
       decodeStepsPerSecond: 0,
+      weightBytesPerPosition: fullBytes,
     });
     const run = plan.layersForSteps(16);
+    let bytes = 0;
     run.forEach((layers, k) => {
       meter.addDecodeStep(layers, 3);
-      expect(meter.snapshot(250)).toEqual({
+      bytes += stepBytes(layers);
+      const snapshot = meter.snapshot(250);
+      expect(snapshot).toEqual({
         ...skipMetrics(12, run.slice(0, k + 1), costs),
         decodeTokens: 3 * (k + 1),
         decodeTokensPerSecond: (3 * (k + 1) * 1000) / 250,
         decodeStepsPerSecond: ((k + 1) * 1000) / 250,
+        weightBytesPerPosition: bytes / (k + 1),
       });
+      expect(fullBytes / snapshot.weightBytesPerPosition!).toBeCloseTo(snapshot.boundSpeedup!, 12);
     });
     expect(() => meter.addDecodeStep([12], 1)).toThrow(ScheduleError);
     expect(() => new MetricsMeter(4, costs)).toThrow(/12 layers, the model has 4/);

@@ -108,6 +108,12 @@ export interface GenerationMetrics extends SkipMetrics {
   decodeStepsPerSecond: number;
   /** Exact mode only: its draft and verify counters (src/skip/speculative-metrics.ts). */
   speculative?: SpeculativeMetrics;
+  /**
+   * With decode costs: weight bytes read per generated position (one step of the whole batch; exact
+   * mode's drafts and verifies over the positions they yielded). What bounds the speed of a
+   * bandwidth-bound device, and what the weight format and the schedule both cut.
+   */
+  weightBytesPerPosition?: number;
 }
 
 /**
@@ -166,6 +172,7 @@ export class MetricsMeter {
         throw new ScheduleError('decode costs are all zero: the bound speedup is undefined');
       }
       out.boundSpeedup = this.steps === 0 ? 1 : this.fullBytes! / meanBytes;
+      out.weightBytesPerPosition = this.steps === 0 ? this.fullBytes : meanBytes;
     }
     return out;
   }

@@ -86,8 +86,10 @@ export class SpeculativeMeter {
         meanAcceptedPerCycle: this.sequenceCycles === 0 ? 0 : this.accepted / this.sequenceCycles,
       },
     };
-    if (this.fullBytes !== undefined)
+    if (this.fullBytes !== undefined) {
       out.boundSpeedup = this.bytes === 0 ? 1 : (this.positions * this.fullBytes) / this.bytes;
+      out.weightBytesPerPosition = this.positions === 0 ? this.fullBytes : this.bytes / this.positions;
+    }
     return out;
   }
 }

@@ -5,7 +5,7 @@
  */
 import type { Schedule } from '../../index.ts';
 import type { AppModel, GenerateOutput } from '../shared/backend.ts';
-import { byId, fmt, h } from '../shared/dom.ts';
+import { byId, fmt, formatBytes, h } from '../shared/dom.ts';
 import { ModelPanel } from '../shared/model-panel.ts';
 import { PRESETS } from '../shared/presets.ts';
 import { checkWebGpu, describeProblem, type Problem } from '../shared/problems.ts';
@@ -129,6 +129,9 @@ function finalStats(out: GenerateOutput, L: number, batch: number): [string, str
     ['decode', `${fmt(out.metrics.decodeTokensPerSecond)} tok/s${batch > 1 ? ` (${batch} seqs)` : ''}`],
     ['mean layers', `${fmt(out.metrics.meanLayers)} / ${L}`],
     ['theoretical', `${fmt(out.metrics.theoreticalSpeedup, 2)}×`],
+    ...(out.metrics.weightBytesPerPosition !== undefined
+      ? ([['weights/token', formatBytes(out.metrics.weightBytesPerPosition)]] as [string, string][])
+      : []),
     ...(s
       ? ([
           ['acceptance', `${fmt(s.acceptanceRate * 100, 0)}% (${s.accepted}/${s.drafted})`],
