@@ -14,13 +14,18 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { PRESETS, presetSchedule } from '../src/skip/presets.ts';
 import type { ExactBenchRow } from '../src/cli/bench-exact.ts';
+import { formatSchedule } from '../src/skip/schedule.ts';
 
-const PRESETS: Record<string, string> = {
-  '2x': 'linear:max=8,min=3,warmup=1,span=38',
-  '3x': 'linear:max=8,min=2,warmup=1,span=21',
-  '5x': 'linear:max=8,min=1,warmup=0,span=15',
-};
+/** The pages' preset for a model's depth and this many new tokens (src/apps/shared/presets.ts). */
+function presetFor(dir: string, id: string, newTokens: number): string {
+  const preset = PRESETS.find((p) => p.id === id);
+  if (!preset) throw new Error(`unknown preset ${id} (${PRESETS.map((p) => p.id).join(', ')})`);
+  const L = (JSON.parse(readFileSync(path.join(dir, 'config.json'), 'utf8')) as { num_hidden_layers: number })
+    .num_hidden_layers;
+  return formatSchedule(presetSchedule(preset, L, Math.max(1, newTokens - 1)));
+}
 
 const { values } = parseArgs({
   options: {
@@ -47,13 +52,11 @@ interface Cell {
 const cells: Cell[] = values.model
   ? [{ model: path.basename(values.model), dir: values.model, preset: '-', schedule: values.schedule!, prompts: [] }]
   : values.models!.split(',').flatMap((model) =>
-      values.presets!.split(',').map((preset) => ({
-        model,
-        dir: path.join(repo, 'training', 'models', model),
-        preset,
-        schedule: PRESETS[preset],
-        prompts: heldOut.slice(0, 4),
-      })),
+      values.presets!.split(',').map((preset) => {
+        const dir = path.join(repo, 'training', 'models', model);
+        const schedule = presetFor(dir, preset, Number(values['new-tokens']));
+        return { model, dir, preset: `${preset} (${schedule})`, schedule, prompts: heldOut.slice(0, 4) };
+      }),
     );
 
 console.log(

@@ -9,6 +9,8 @@ import { loadWeights } from '../src/model/checkpoint.ts';
 import { dirSource } from '../src/model/source-node.ts';
 import { ORACLE_ROOT } from './helpers/oracle.ts';
 import { testGpu } from './helpers/gpu.ts';
+import { PRESETS as SCHEDULE_PRESETS, presetSchedule } from '../src/skip/presets.ts';
+import { formatSchedule } from '../src/skip/schedule.ts';
 
 /**
  * Exact mode, greedy: the schedule drafts, full depth verifies, and the output must be the
@@ -20,11 +22,16 @@ import { testGpu } from './helpers/gpu.ts';
 const repo = path.resolve(import.meta.dirname, '..');
 const HELD_OUT: string[] = JSON.parse(readFileSync(path.join(repo, 'test', 'kjv-held-out.json'), 'utf8')).prompts;
 const PROMPT_COUNT = Number(process.env.SKIPDECODE_EXACT_PROMPTS ?? 50);
-const PRESETS = {
-  '2x': 'linear:max=8,min=3,warmup=1,span=38',
-  '3x': 'linear:max=8,min=2,warmup=1,span=21',
-  '5x': 'linear:max=8,min=1,warmup=0,span=15',
-};
+// The pages' presets for the 12-layer KJV models over 24 new tokens (src/skip/presets.ts).
+const preset = (id: string) =>
+  formatSchedule(
+    presetSchedule(
+      SCHEDULE_PRESETS.find((p) => p.id === id)!,
+      12,
+      23,
+    ),
+  );
+const PRESETS = { '2x': preset('2x'), '3x': preset('3x'), '5x': preset('5x') };
 
 const engines: Engine[] = [];
 afterAll(() => engines.forEach((e) => e.dispose()));

@@ -28,5 +28,15 @@ export { parseSchedule, formatSchedule } from '../skip/schedule.ts';
 export type { FullSchedule, LinearSchedule, TableSchedule } from '../skip/schedule.ts';
 /** Which layers a schedule runs at each step, without a model: for previews and planning UIs. */
 export { SkipPlan, linearLayerCount } from '../skip/planner.ts';
+/** "About 2x/3x/5x": the linear schedule nearest a target speedup for a model's depth and reply length. */
+export {
+  PRESETS as SCHEDULE_PRESETS,
+  linearForTarget,
+  linearMean,
+  predictedSpeedup,
+  presetSchedule,
+  scheduleLabel,
+  type Preset,
+} from '../skip/presets.ts';
 export { compare, formatRatio, interleave, median, spread } from '../bench/compare.ts';
 export type { Comparison, InterleaveOptions, Spread } from '../bench/compare.ts';
