@@ -2,7 +2,8 @@
  * Decode tokens/s of Llama-family shapes at full depth and under a ~3x SkipDecode schedule, side by
  * side, on random f16 models it writes once into .cache/models/. Runs the CLI's bench.
  *
- *   npx tsx bench/decode-llama.ts [--preset smollm2-135m|qwen2.5-0.5b] [--batch 1,4] [--new-tokens 32] [--reps 3] [--json]
+ *   npx tsx bench/decode-llama.ts [--preset smollm2-135m|qwen2.5-0.5b] [--batch 1,4] [--new-tokens 32] [--reps 3]
+ *                                 [--weights checkpoint|int8|q4] [--json]
  *
  * Schedules: SmolLM2-135M (30 layers) linear:max=30,min=4,warmup=1,span=12; Qwen2.5-0.5B (24 layers)
  * linear:max=24,min=3,warmup=1,span=12: about 3x theoretical over a 32-token generation.
@@ -24,6 +25,7 @@ const { values } = parseArgs({
     batch: { type: 'string', default: '1,4' },
     'new-tokens': { type: 'string', default: '32' },
     reps: { type: 'string', default: '3' },
+    weights: { type: 'string', default: 'checkpoint' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -50,6 +52,8 @@ const args = [
   values.reps!,
   '--schedule',
   SCHEDULES[preset],
+  // Quantized while loading, every run (the folder cache would otherwise keep a copy per run's model).
+  ...(values.weights !== 'checkpoint' ? ['--weights', values.weights!, '--no-cache'] : []),
   ...(values.json ? ['--json'] : []),
 ];
 const r = spawnSync(process.execPath, args, { stdio: 'inherit' });

@@ -4,6 +4,7 @@
  *   1. `skipdecode generate --weights q4` from the f16 checkpoint (quantized while loading),
  *   2. `skipdecode quantize --weights q4 --out DIR`,
  *   3. `skipdecode generate` from that folder (no quantization at load),
+ *   4. `generate --weights q4` twice through the quantized-model cache (stores a copy, then reads it),
  * printing wall time, peak host RSS and decode tokens/s (16 tokens, batch 1), and the GPU weight
  * bytes of the 6.7B and 1.3B shapes in f16 / int8 / q4 computed from their shapes.
  *
@@ -13,7 +14,7 @@
  * bytes and the work of reading and quantizing are those of a real checkpoint, at disk speed.
  */
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { rowBytesOf, rowStride, scaleRowBytesOf } from '../src/gpu/kernel.ts';
 import { float32ToTensor } from '../src/model/dtype.ts';
@@ -168,3 +169,9 @@ timed('generate --weights q4 from the f16 checkpoint', [
 ]);
 timed('quantize --weights q4', ['quantize', '--model', dir, '--weights', 'q4', '--out', qdir]);
 timed('generate from the quantized folder', ['generate', '--model', qdir, ...gen]);
+// The quantized-model cache: the first load quantizes and stores a copy, the second reads only the copy.
+process.env.SKIPDECODE_CACHE_DIR = path.join(repo, '.cache', 'bench-quantized-cache');
+rmSync(process.env.SKIPDECODE_CACHE_DIR, { recursive: true, force: true });
+timed('generate --weights q4, storing the quantized copy', ['generate', '--model', dir, '--weights', 'q4', ...gen]);
+timed('generate --weights q4 from the cached copy', ['generate', '--model', dir, '--weights', 'q4', ...gen]);
+rmSync(process.env.SKIPDECODE_CACHE_DIR, { recursive: true, force: true });

@@ -48,19 +48,20 @@ export function linearForTarget(L: number, target: number, steps: number): Sched
   const spans = [...new Set([1, Math.ceil(steps / 8), Math.ceil(steps / 4), Math.ceil(steps / 2), steps])].filter(
     (s) => s >= 1,
   );
-  let best: { s: LinearSchedule; err: number } | undefined;
+  const candidates: { s: LinearSchedule; err: number }[] = [];
   for (let max = L; max >= 1; max--) {
     for (let min = max; min >= 1; min--) {
       for (const span of spans) {
         const s: LinearSchedule = { kind: 'linear', max, min, warmup: warmupFor(L, min), span };
-        const err = Math.abs(Math.log(L / linearMean(s, steps) / target));
-        if (!best || err < best.err - BAND || (err <= best.err + BAND && better(s, best.s))) {
-          best = { s, err: Math.min(err, best?.err ?? err) };
-        }
+        candidates.push({ s, err: Math.abs(Math.log(L / linearMean(s, steps) / target)) });
       }
     }
   }
-  const s = best!.s;
+  // The band is around the nearest any schedule gets, so a near miss with a worse shape never shuts
+  // out a better shape that is nearer still.
+  const nearest = Math.min(...candidates.map((c) => c.err));
+  let s = candidates.find((c) => c.err <= nearest + BAND)!.s;
+  for (const c of candidates) if (c.err <= nearest + BAND && better(c.s, s)) s = c.s;
   if (s.max === L && s.min === L) return { kind: 'full' };
   new SkipPlan(L, s);
   return s;
