@@ -4,6 +4,8 @@
 // penalised logits' order-preserving u32 keys (3 bits per pass, 11 passes), summing counts (top-k)
 // or weights (top-p) per digit; ties at a boundary are kept in index order (as torch.topk).
 // Top-p runs over the whole vocabulary, or over the top-k set when both are on.
+// With top-k on, a short list of the best bands is copied out first; when it holds at most WG
+// tokens, one invocation ranks and draws from it (pick_small) and the radix selection is skipped.
 // The draw is an inverse-CDF walk in index order with the host's uniform number for this step
 // (per-sequence SplitMix64 streams, src/ops/sample.ts), so a seed reproduces a run at any batch.
 // Every sum has a fixed order (each thread owns a contiguous slice; tree reductions), so the same
@@ -196,6 +198,60 @@ fn nth_tie(tid: u32, lo: u32, hi: u32, xs: u32, k: u32, n: u32, kk: u32, cut: u3
   return index;
 }
 
+// Steps 3-5 on a short list of at most WG candidates (`n`, list x at `cx`, weights at `cw`), by one
+// invocation, so the workgroup waits at one barrier instead of the ~40 of the radix selections: rank
+// the candidates best first (key descending, ties in index order, as torch.topk), keep the top k, then
+// the fewest of those that reach top_p of their mass, and draw with `u` in index order over the kept
+// weights. The same choice as the workgroup path, except that its sums run in another fixed order
+// (a draw within float rounding of a boundary may fall on the other side; tests skip those).
+// Uses part_u as the ranking ([rank] -> list index) and part as the kept weights by list index.
+fn pick_small(n: u32, cx: u32, cw: u32, u: f32) -> u32 {
+  var ranked = 0u;
+  for (var i = 0u; i < n; i++) {
+    let x = scratch[cx + i];
+    part[i] = 0.0;
+    if (bitcast<u32>(x) == NEG_INF_BITS) { continue; }
+    let k = key_of(x);
+    var r = 0u;
+    for (var j = 0u; j < n; j++) {
+      let y = scratch[cx + j];
+      let kj = key_of(y);
+      if (bitcast<u32>(y) != NEG_INF_BITS && (kj > k || (kj == k && j < i))) { r++; }
+    }
+    part_u[r] = i;
+    ranked++;
+  }
+  var keep = ranked;
+  if (params.top_k > 0u) { keep = min(keep, params.top_k); }
+  if (params.top_p < 1.0 && keep > 0u) {
+    var total = 0.0;
+    for (var r = 0u; r < keep; r++) { total += scratch[cw + part_u[r]]; }
+    let goal = params.top_p * total;
+    var cum = 0.0;
+    var r = 0u;
+    loop {
+      cum += scratch[cw + part_u[r]];
+      r++;
+      if (cum >= goal || r >= keep) { break; }
+    }
+    keep = r;
+  }
+  for (var r = 0u; r < keep; r++) { part[part_u[r]] = scratch[cw + part_u[r]]; }
+  var sum = 0.0;
+  for (var i = 0u; i < n; i++) { sum += part[i]; }
+  let goal = u * sum;
+  var cum = 0.0;
+  var pick = NONE;
+  for (var i = 0u; i < n; i++) {
+    let w = part[i];
+    if (w == 0.0) { continue; }
+    cum += w;
+    pick = i;
+    if (goal < cum) { break; }
+  }
+  return pick;
+}
+
 @compute @workgroup_size(WG)
 fn main(
   @builtin(workgroup_id) wg: vec3<u32>,
@@ -299,8 +355,8 @@ fn main(
         }
         found[1] = c;
       }
-      workgroupBarrier();
-      let count = found[1];
+      // A uniform value: the branches below hold barriers.
+      let count = workgroupUniformLoad(&found[1]);
       short = count <= cap;
       if (short) {
         var at = part_u[tid];
@@ -329,79 +385,87 @@ fn main(
       let x = scratch[cx + i];
       scratch[cw + i] = select(0.0, exp((x - top) * params.inv_temp), bitcast<u32>(x) != NEG_INF_BITS);
     }
-    // From here each thread reads back only its own slice of the list: no barrier needed for it.
+    // On the workgroup path each thread reads back only its own slice of the list: no barrier for it.
 
-    // 3. Top-k: the k-th largest key, and the ties at it kept in index order.
-    var kk = 0u;
-    var kcut = NONE;
-    if (params.top_k > 0u) {
-      let k = boundary(tid, clo, chi, cx, cw, false, f32(params.top_k), 0u, NONE);
-      kk = k.key;
-      kcut = nth_tie(tid, clo, chi, cx, kk, params.top_k - u32(k.above), 0u, NONE);
-    }
-
-    // 4. Top-p: the smallest best-first set of the candidates whose mass reaches top_p of theirs.
-    var own = 0.0;
-    for (var i = clo; i < chi; i++) {
-      if (kept(scratch[cx + i], i, kk, kcut)) { own += scratch[cw + i]; }
-    }
-    let total = sum_all(tid, own);
-    var pk = 0u;
-    var pcut = NONE;
-    if (params.top_p < 1.0) {
-      let goal = params.top_p * total;
-      let p = boundary(tid, clo, chi, cx, cw, true, goal, kk, kcut);
-      pk = p.key;
-      // Every tie has the same weight: take the fewest that reach the goal, at least one.
-      let w = select(0.0, exp((float_of(pk) - top) * params.inv_temp), pk != 0u);
-      let need = select(1u, u32(max(1.0, ceil((goal - p.above) / w))), w > 0.0);
-      pcut = nth_tie(tid, clo, chi, cx, pk, need, kk, kcut);
-    }
-
-    // 5. Draw: the inverse CDF of the kept weights, in index order.
-    var mine = 0.0;
-    for (var i = clo; i < chi; i++) {
-      let x = scratch[cx + i];
-      if (kept(x, i, kk, kcut) && kept(x, i, pk, pcut)) { mine += scratch[cw + i]; }
-    }
-    part[tid] = mine;
-    workgroupBarrier();
-    if (tid == 0u) {
-      var all = 0.0;
-      for (var t = 0u; t < WG; t++) { all += part[t]; }
-      let r = draws[b] * all;
-      var before = 0.0;
-      found[0] = NONE;
-      var last = NONE;
-      for (var t = 0u; t < WG; t++) {
-        if (part[t] > 0.0) { last = t; }
-        if (found[0] == NONE && part[t] > 0.0 && r < before + part[t]) {
-          found[0] = t;
-          residual = r - before;
-        }
-        if (found[0] == NONE) { before += part[t]; }
+    if (short && n <= WG) {
+      // Every thread's weights are read by one from here.
+      storageBarrier();
+      workgroupBarrier();
+      if (tid == 0u) { found[1] = pick_small(n, cx, cw, draws[b]); }
+      workgroupBarrier();
+    } else {
+      // 3. Top-k: the k-th largest key, and the ties at it kept in index order.
+      var kk = 0u;
+      var kcut = NONE;
+      if (params.top_k > 0u) {
+        let k = boundary(tid, clo, chi, cx, cw, false, f32(params.top_k), 0u, NONE);
+        kk = k.key;
+        kcut = nth_tie(tid, clo, chi, cx, kk, params.top_k - u32(k.above), 0u, NONE);
       }
-      // Rounding left r unreached: the last candidate with weight, as the CPU sampler does.
-      if (found[0] == NONE) {
-        found[0] = last;
-        residual = 3.4e38;
+
+      // 4. Top-p: the smallest best-first set of the candidates whose mass reaches top_p of theirs.
+      var own = 0.0;
+      for (var i = clo; i < chi; i++) {
+        if (kept(scratch[cx + i], i, kk, kcut)) { own += scratch[cw + i]; }
       }
-    }
-    workgroupBarrier();
-    if (tid == found[0]) {
-      var cum = 0.0;
-      var pick = NONE;
+      let total = sum_all(tid, own);
+      var pk = 0u;
+      var pcut = NONE;
+      if (params.top_p < 1.0) {
+        let goal = params.top_p * total;
+        let p = boundary(tid, clo, chi, cx, cw, true, goal, kk, kcut);
+        pk = p.key;
+        // Every tie has the same weight: take the fewest that reach the goal, at least one.
+        let w = select(0.0, exp((float_of(pk) - top) * params.inv_temp), pk != 0u);
+        let need = select(1u, u32(max(1.0, ceil((goal - p.above) / w))), w > 0.0);
+        pcut = nth_tie(tid, clo, chi, cx, pk, need, kk, kcut);
+      }
+
+      // 5. Draw: the inverse CDF of the kept weights, in index order.
+      var mine = 0.0;
       for (var i = clo; i < chi; i++) {
         let x = scratch[cx + i];
-        let w = scratch[cw + i];
-        if (!(kept(x, i, kk, kcut) && kept(x, i, pk, pcut)) || w == 0.0) { continue; }
-        cum += w;
-        pick = i;
-        if (residual < cum) { break; }
+        if (kept(x, i, kk, kcut) && kept(x, i, pk, pcut)) { mine += scratch[cw + i]; }
       }
-      found[1] = pick;
+      part[tid] = mine;
+      workgroupBarrier();
+      if (tid == 0u) {
+        var all = 0.0;
+        for (var t = 0u; t < WG; t++) { all += part[t]; }
+        let r = draws[b] * all;
+        var before = 0.0;
+        found[0] = NONE;
+        var last = NONE;
+        for (var t = 0u; t < WG; t++) {
+          if (part[t] > 0.0) { last = t; }
+          if (found[0] == NONE && part[t] > 0.0 && r < before + part[t]) {
+            found[0] = t;
+            residual = r - before;
+          }
+          if (found[0] == NONE) { before += part[t]; }
+        }
+        // Rounding left r unreached: the last candidate with weight, as the CPU sampler does.
+        if (found[0] == NONE) {
+          found[0] = last;
+          residual = 3.4e38;
+        }
+      }
+      workgroupBarrier();
+      if (tid == found[0]) {
+        var cum = 0.0;
+        var pick = NONE;
+        for (var i = clo; i < chi; i++) {
+          let x = scratch[cx + i];
+          let w = scratch[cw + i];
+          if (!(kept(x, i, kk, kcut) && kept(x, i, pk, pcut)) || w == 0.0) { continue; }
+          cum += w;
+          pick = i;
+          if (residual < cum) { break; }
+        }
+        found[1] = pick;
+      }
+      workgroupBarrier();
     }
-    workgroupBarrier();
     let at = found[1];
     choice = select(at, bitcast<u32>(scratch[ws + 2u * cap + at]), short && at != NONE);
   }

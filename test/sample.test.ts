@@ -88,6 +88,9 @@ const OPTIONS: SamplingOptions[] = [
   { temperature: 2, topK: 1 },
   { temperature: 1, topP: 1e-6 },
   { temperature: 0, repetitionPenalty: 1.5 },
+  // k above the workgroup size: the short list (when it fits) goes through the radix selection
+  // instead of the one-invocation ranking that smaller lists take.
+  { temperature: 0.9, topK: 300, topP: 0.9 },
 ];
 
 describe('sample.wgsl vs the float64 reference, draw by draw', () => {
@@ -205,6 +208,7 @@ describe('sample.wgsl follows the CPU sampler statistically (fixed seed, so dete
     ['top-p 0.85', { temperature: 1, topP: 0.85 }],
     ['top-k 40, top-p 0.9, T 0.9', { temperature: 0.9, topK: 40, topP: 0.9 }],
     ['top-k 5', { temperature: 1.1, topK: 5 }],
+    ['top-k 400, top-p 0.9 (a short list over the workgroup size)', { temperature: 1, topK: 400, topP: 0.9 }],
     ['full vocabulary, T 3', { temperature: 3 }],
   ];
   const N = 2048;
