@@ -2,7 +2,8 @@
  * `npm run bench`: decode tokens/s at full depth and under a SkipDecode schedule, side by side, on
  * OPT-shaped random models (f16) that it writes once into .cache/models/. Runs the CLI's bench.
  *
- *   npx tsx bench/decode.ts [--preset opt-125m|opt-1.3b] [--batch 1,4] [--new-tokens 32] [--reps 5] [--schedule S] [--json]
+ *   npx tsx bench/decode.ts [--preset opt-125m|opt-1.3b] [--batch 1,4] [--new-tokens 32] [--reps 5] [--schedule S]
+ *                           [--weights checkpoint|int8|q4] [--json]
  *
  * Defaults per preset follow the issue's targets: opt-125m with linear:max=12,min=3,warmup=1,span=32;
  * opt-1.3b with linear:max=24,min=6,warmup=1,span=32.
@@ -25,6 +26,7 @@ const { values } = parseArgs({
     'new-tokens': { type: 'string', default: '32' },
     reps: { type: 'string', default: '5' },
     schedule: { type: 'string' },
+    weights: { type: 'string', default: 'checkpoint' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -51,6 +53,8 @@ const args = [
   values.reps!,
   '--schedule',
   values.schedule ?? SCHEDULES[preset],
+  // Quantized while loading (the folder cache would otherwise keep a copy of each benchmark model).
+  ...(values.weights !== 'checkpoint' ? ['--weights', values.weights!, '--no-cache'] : []),
   ...(values.json ? ['--json'] : []),
 ];
 const r = spawnSync(process.execPath, args, { stdio: 'inherit' });
