@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, utimesSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, truncateSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -116,9 +116,10 @@ describe('quantized-model cache in Cache Storage (browser loads over HTTP)', () 
 });
 
 describe('quantized-model cache in a folder (Node)', () => {
-  it('stores a local model once per format, and quantizes afresh when the checkpoint changes', async () => {
+  it('stores a local model once per format, and quantizes afresh when the copy is damaged or the checkpoint changes', async () => {
     const model = path.join(root, 'tiny', 'opt');
-    const quantizedCache = folderQuantizedCache(tempDir('qcache-dir-'));
+    const cacheRoot = tempDir('qcache-dir-');
+    const quantizedCache = folderQuantizedCache(cacheRoot);
     const first = await run(model, { weights: 'q4', quantizedCache });
     expect(first.info.quantizedCache).toBe('stored');
     const second = await run(model, { weights: 'q4', quantizedCache });
@@ -127,6 +128,14 @@ describe('quantized-model cache in a folder (Node)', () => {
     expect(second.out.tokens).toEqual(first.out.tokens);
     second.out.logits!.forEach((step, i) => expect([...step]).toEqual([...first.out.logits![i]]));
     expect((await run(model, { weights: 'int8', quantizedCache })).info.quantizedCache).toBe('stored');
+    // A damaged copy (here truncated) is quantized afresh and replaced, with the same output.
+    const copies = path.join(cacheRoot, 'quantized');
+    const q4 = readdirSync(copies).find((d) => d.endsWith('-q4'))!;
+    truncateSync(path.join(copies, q4, 'model.safetensors'), 100);
+    const repaired = await run(model, { weights: 'q4', quantizedCache });
+    expect(repaired.info.quantizedCache).toBe('stored');
+    expect(repaired.out.tokens).toEqual(first.out.tokens);
+    expect((await run(model, { weights: 'q4', quantizedCache })).info.quantizedCache).toBe('hit');
     // An edited checkpoint (a new modification time) is a different model.
     const later = new Date(Date.now() + 60_000);
     utimesSync(path.join(model, 'model.safetensors'), later, later);

@@ -4,7 +4,15 @@
  */
 import { OptEngine, type EngineOptions, type EngineResult } from '../engine/engine.ts';
 import type { Gpu } from '../gpu/context.ts';
-import { AbortError, DeviceLostError, EngineDisposedError, SkipDecodeError } from '../errors.ts';
+import {
+  AbortError,
+  CheckpointFormatError,
+  DeviceLostError,
+  EngineDisposedError,
+  MissingTensorError,
+  ModelFetchError,
+  SkipDecodeError,
+} from '../errors.ts';
 import { HttpModelSource, openModelCache, type CacheLike } from '../model/cached-source.ts';
 import { readModelFiles, resolveHubModel } from '../model/hub.ts';
 import { cacheStorageQuantizedCache, type QuantizedCache } from '../model/quantized-cache.ts';
@@ -115,19 +123,30 @@ export class SkipDecodeEngine implements GenerationEngine {
     const { source: origin, quantized: store } = await openSpec(model, o, progress);
     const scheme = o.weights === 'int8' || o.weights === 'q4' ? o.weights : undefined;
     // A stored quantized copy loads as it is stored (its config.json says how), with no quantization.
-    const copy = scheme && store ? await store.open(origin, scheme, progress).catch(() => undefined) : undefined;
-    const source = copy ?? origin;
-    const weights = copy ? 'checkpoint' : o.weights;
-    const ownsGpu = typeof o.gpu === 'function';
-    const gpu = typeof o.gpu === 'function' ? await o.gpu() : o.gpu;
-    try {
-      const files = await readModelFiles(source, {
+    let copy = scheme && store ? await store.open(origin, scheme, progress).catch(() => undefined) : undefined;
+    const read = (source: ModelSource, weights: LoadOptions['weights']) =>
+      readModelFiles(source, {
         progress,
         weights,
-        keepQuantized: store !== undefined && !copy,
+        keepQuantized: store !== undefined && source === origin,
         onPlanned: (plan) =>
           checkPlannedSize(source.describe(), plannedGpuBytes(plan, weights), o.maxGpuBytes, o.weights),
       });
+    const ownsGpu = typeof o.gpu === 'function';
+    const gpu = typeof o.gpu === 'function' ? await o.gpu() : o.gpu;
+    try {
+      let files;
+      try {
+        files = await read(copy ?? origin, copy ? 'checkpoint' : o.weights);
+      } catch (e) {
+        // A damaged cached copy (truncated, edited, half-deleted) is quantized afresh and replaced.
+        const damaged =
+          e instanceof CheckpointFormatError || e instanceof MissingTensorError || e instanceof ModelFetchError;
+        if (!copy || !damaged) throw e;
+        copy = undefined;
+        files = await read(origin, o.weights);
+      }
+      const source = copy ?? origin;
       checkModelFits(gpu, files.weights, o.maxGpuBytes, source.describe(), o.weights);
       progress.announce('gpu');
       const before = gpu.allocatedBytes;

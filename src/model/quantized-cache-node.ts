@@ -48,6 +48,8 @@ export function folderQuantizedCache(root = defaultCacheDir()): QuantizedCache {
       const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
       try {
         writeStoredFiles(tmp, files);
+        // A damaged copy the engine just re-quantized is replaced.
+        rmSync(dir, { recursive: true, force: true });
         renameSync(tmp, dir);
         return true;
       } catch {
