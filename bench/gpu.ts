@@ -1,8 +1,9 @@
 /**
  * `npm run bench:gpu`: the one script to run on a machine with a real GPU. Prints the adapter,
  * runs the weight-read bandwidth sweep (bench/bandwidth.ts) and the decode benches (OPT-125m and
- * OPT-1.3B shapes, batch 1 and 4, full depth and about 3x, greedy and sampled, interleaved), and
- * writes everything to one JSON file.
+ * OPT-1.3B shapes and the SmolLM2-135M Llama-family shape, f16 and q4 weights, batch 1 and 4, full
+ * depth and about 3x, greedy, sampled and exact mode, interleaved), and writes everything to one
+ * JSON file.
  *
  *   npm run bench:gpu -- [--quick] [--out FILE]
  *
@@ -23,6 +24,8 @@ import { benchPrompts, benchVariants, formatSpeedup, type BenchVariant } from '.
 import { nodeGpu } from '../src/gpu/node.ts';
 import { openSource } from '../src/model/source-node.ts';
 import { SkipPlan } from '../src/skip/planner.ts';
+import type { WeightFormat } from '../src/model/quantize.ts';
+import { LLAMA_PRESETS, writeTinyLlama } from '../scripts/make-tiny-llama.ts';
 import { PRESETS, writeTinyOpt } from '../scripts/make-tiny-model.ts';
 import { SAMPLING } from './sampling-settings.ts';
 
@@ -47,7 +50,16 @@ const DECODE_VARIANTS: ((schedule3x: Schedule) => BenchVariant)[] = [
   (s) => ({ name: '3x greedy', request: { schedule: s } }),
   () => ({ name: 'full sampled', request: { schedule: { kind: 'full' }, sampling: SAMPLING } }),
   (s) => ({ name: '3x sampled', request: { schedule: s, sampling: SAMPLING } }),
+  // Full depth's output, drafted at 3x: random weights make every draft agree, so this is its cost.
+  (s) => ({ name: '3x exact K=4', request: { schedule: s, exact: { draftTokens: 4 } } }),
 ];
+
+/** The shapes the decode benches run, and how each random model is written. */
+const SHAPES: Record<string, (dir: string) => Promise<unknown>> = {
+  'opt-125m': (dir) => writeTinyOpt(dir, PRESETS['opt-125m']),
+  'opt-1.3b': (dir) => writeTinyOpt(dir, PRESETS['opt-1.3b']),
+  'smollm2-135m': (dir) => writeTinyLlama(dir, LLAMA_PRESETS['smollm2-135m']),
+};
 
 /** Runs another bench script with --json and returns the JSON object on its last stdout line. */
 function runJson(script: string, args: string[]): unknown {
@@ -77,13 +89,15 @@ function thirdDepth(L: number, steps: number): Schedule {
   return best!.s;
 }
 
-async function decodeBench(preset: string): Promise<unknown> {
+async function decodeBench(preset: string, weights: WeightFormat): Promise<unknown> {
   const dir = path.join(repo, '.cache', 'models', `${preset}-f16`);
   if (!existsSync(path.join(dir, 'model.safetensors'))) {
     console.log(`  writing a random ${preset}-shaped f16 model to ${dir} (once)`);
-    await writeTinyOpt(dir, PRESETS[preset]);
+    await SHAPES[preset](dir);
   }
-  const engine = await loadEngine(openSource(dir));
+  // Quantized at load every time: the benchmark models are not worth a cached copy each.
+  const engine = await loadEngine(openSource(dir), { weights, quantizedCache: false });
+  const label = weights === 'checkpoint' ? `${preset} f16` : `${preset} ${weights}`;
   const newTokens = quick ? 8 : 32;
   const rounds = quick ? 2 : 5;
   const schedule3x = thirdDepth(engine.info.layers, newTokens - 1);
@@ -93,11 +107,11 @@ async function decodeBench(preset: string): Promise<unknown> {
       const variants = DECODE_VARIANTS.map((v) => v(schedule3x));
       const prompts = benchPrompts(batch, 16, engine.info.vocabSize);
       const r = await benchVariants(engine, prompts, newTokens, variants, rounds);
-      rows.push({ batch, newTokens, rounds, schedule3x, variants: r.variants });
+      rows.push({ batch, weights, newTokens, rounds, schedule3x, variants: r.variants });
       for (const v of variants) {
         const x = r.variants[v.name];
         console.log(
-          `  ${preset} batch ${batch} ${v.name.padEnd(13)} ${x.decodeTokensPerSecond.toFixed(2).padStart(8)} tok/s` +
+          `  ${label} batch ${batch} ${v.name.padEnd(13)} ${x.decodeTokensPerSecond.toFixed(2).padStart(8)} tok/s` +
             `  vs full greedy ${formatSpeedup(x)}`,
         );
       }
@@ -116,8 +130,16 @@ const SECTIONS: Section[] = [
       return runJson('bandwidth.ts', quick ? ['--only', 'qkv', '--reps', '3'] : ['--sweep']);
     },
   },
-  { name: 'decode opt-125m', run: () => decodeBench('opt-125m') },
-  ...(quick ? [] : [{ name: 'decode opt-1.3b', run: () => decodeBench('opt-1.3b') }]),
+  { name: 'decode opt-125m', run: () => decodeBench('opt-125m', 'checkpoint') },
+  { name: 'decode opt-125m q4', run: () => decodeBench('opt-125m', 'q4') },
+  ...(quick
+    ? []
+    : [
+        { name: 'decode opt-1.3b', run: () => decodeBench('opt-1.3b', 'checkpoint') },
+        { name: 'decode opt-1.3b q4', run: () => decodeBench('opt-1.3b', 'q4') },
+        { name: 'decode smollm2-135m', run: () => decodeBench('smollm2-135m', 'checkpoint') },
+        { name: 'decode smollm2-135m q4', run: () => decodeBench('smollm2-135m', 'q4') },
+      ]),
 ];
 
 const gpu = await nodeGpu();
