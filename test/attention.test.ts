@@ -4,7 +4,7 @@ import { f16BitsToF32, f32ToF16Bits } from '../src/model/dtype.ts';
 import { ConfigError } from '../src/errors.ts';
 import { Attention, kvCacheBytes, SPLIT_MAX_TOKENS, type AttentionTuning, type KvDType } from '../src/ops/attention.ts';
 import { attentionRef, kvCacheIndex } from '../src/reference/kernels.ts';
-import { maxRelError, randomFloats, readF32, run, stepUniform, storage, testGpu } from './helpers/gpu.ts';
+import { maxRelError, randomFloats, readF32, readKvCache, run, stepUniform, storage, testGpu } from './helpers/gpu.ts';
 
 /** The kernel paths, each forced in turn: one workgroup per query, or split keys with either reduction. */
 const PATHS: Record<string, Partial<AttentionTuning>> = {
@@ -77,15 +77,8 @@ async function checkAttention(
     expect(got.every(Number.isFinite)).toBe(true);
   }
   // The cache holds exactly what was appended; positions never written stay zero.
-  const read = async (buf: GPUBuffer) => {
-    if (dtype === 'f32') return readF32(gpu, buf, kRef.length);
-    const words = new Uint32Array((await readF32(gpu, buf, kRef.length / 2)).buffer);
-    return Float64Array.from({ length: kRef.length }, (_, i) =>
-      f16BitsToF32((words[i >> 1] >>> (16 * (i & 1))) & 0xffff),
-    );
-  };
-  expect(maxRelError(await read(cache.k), kRef)).toBe(0);
-  expect(maxRelError(await read(cache.v), vRef)).toBe(0);
+  expect(maxRelError(await readKvCache(gpu, cache.k, kRef.length, dtype), kRef)).toBe(0);
+  expect(maxRelError(await readKvCache(gpu, cache.v, vRef.length, dtype), vRef)).toBe(0);
   // Buffer sizes round up to a multiple of 16 bytes.
   expect(Math.ceil(kvCacheBytes(batch, heads, headDim, maxSeq, dtype) / 16) * 16).toBe(cache.k.size);
   write.dispose();

@@ -8,7 +8,7 @@ import { RmsNorm } from '../src/ops/rmsnorm.ts';
 import { RopeKvWrite } from '../src/ops/rope.ts';
 import { SiluMul } from '../src/ops/silu-mul.ts';
 import { gqaAttentionRef, rmsNormRef, ropeKvWriteRef, siluMulRef } from '../src/reference/llama-kernels.ts';
-import { maxRelError, randomFloats, readF32, run, stepUniform, storage, testGpu } from './helpers/gpu.ts';
+import { maxRelError, randomFloats, readF32, readKvCache, run, stepUniform, storage, testGpu } from './helpers/gpu.ts';
 
 describe('rmsnorm.wgsl vs CPU reference', () => {
   for (const [batch, tokens, width, rows] of [
@@ -141,15 +141,8 @@ async function checkGqa(
     expect(got.every(Number.isFinite)).toBe(true);
   }
   // The caches hold exactly what was appended; positions never written stay zero.
-  const read = async (buf: GPUBuffer) => {
-    if (dtype === 'f32') return readF32(gpu, buf, kRef.length);
-    const words = new Uint32Array((await readF32(gpu, buf, kRef.length / 2)).buffer);
-    return Float64Array.from({ length: kRef.length }, (_, i) =>
-      f16BitsToF32((words[i >> 1] >>> (16 * (i & 1))) & 0xffff),
-    );
-  };
-  expect(maxRelError(await read(cache.k), kRef)).toBeLessThan(tol);
-  expect(maxRelError(await read(cache.v), vRef)).toBe(0);
+  expect(maxRelError(await readKvCache(gpu, cache.k, kRef.length, dtype), kRef)).toBeLessThan(tol);
+  expect(maxRelError(await readKvCache(gpu, cache.v, vRef.length, dtype), vRef)).toBe(0);
 }
 
 describe('rope_kv_write.wgsl + gqa_attention.wgsl vs CPU reference', () => {

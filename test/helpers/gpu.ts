@@ -1,5 +1,7 @@
 import { nodeGpu } from '../../src/gpu/node.ts';
 import type { Gpu } from '../../src/gpu/context.ts';
+import { f16BitsToF32 } from '../../src/model/dtype.ts';
+import type { KvDType } from '../../src/ops/attention.ts';
 import { STEP_UNIFORM_BYTES, stepWords, type Bound, type StepShape } from '../../src/gpu/kernel.ts';
 
 let shared: Promise<Gpu> | undefined;
@@ -34,6 +36,13 @@ export async function run(gpu: Gpu, shape: StepShape, ...bound: Bound[]): Promis
 
 export async function readF32(gpu: Gpu, buffer: GPUBuffer, n: number): Promise<Float32Array> {
   return new Float32Array(await gpu.read(buffer, n * 4));
+}
+
+/** `n` elements of a KV cache buffer in its storage format (f16: two halves a u32 word, low first). */
+export async function readKvCache(gpu: Gpu, buffer: GPUBuffer, n: number, dtype: KvDType): Promise<ArrayLike<number>> {
+  if (dtype === 'f32') return readF32(gpu, buffer, n);
+  const words = new Uint32Array(await gpu.read(buffer, Math.ceil(n / 2) * 4));
+  return Float64Array.from({ length: n }, (_, i) => f16BitsToF32((words[i >> 1] >>> (16 * (i & 1))) & 0xffff));
 }
 
 /** Largest |a - b| / max(1, |b|). */
