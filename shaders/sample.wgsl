@@ -6,6 +6,8 @@
 // Top-p runs over the whole vocabulary, or over the top-k set when both are on.
 // With top-k on, a short list of the best bands is copied out first; when it holds at most WG
 // tokens, one invocation ranks and draws from it (pick_small) and the radix selection is skipped.
+// The radix search (boundary, nth_tie) and pick_small live in sample_select.wgsl, which the host
+// (src/ops/sample.ts) prepends to this file.
 // The draw is an inverse-CDF walk in index order with the host's uniform number for this step
 // (per-sequence SplitMix64 streams, src/ops/sample.ts), so a seed reproduces a run at any batch.
 // Every sum has a fixed order (each thread owns a contiguous slice; tree reductions), so the same
@@ -30,8 +32,6 @@ struct Params {
 }
 
 const WG: u32 = 256u;
-const BINS: u32 = 8u;
-const DIGIT: u32 = 3u;
 const NONE: u32 = 0xffffffffu;
 const NON_FINITE_ID: u32 = 0xffffffffu;
 const NEG_INF_BITS: u32 = 0xff800000u;
@@ -45,7 +45,7 @@ const HBINS: u32 = 256u;
 @group(0) @binding(5) var<storage, read_write> scratch: array<f32>;
 @group(0) @binding(6) var<storage, read_write> ids: array<u32>;
 
-var<workgroup> part: array<f32, 2048>; // [BINS][WG] per-thread sums; reductions use the first WG
+var<workgroup> part: array<f32, 2048>; // [BINS][WG] per-thread sums (BINS: sample_select.wgsl); reductions use the first WG
 var<workgroup> part_u: array<u32, WG>;
 var<workgroup> found: array<u32, 2>; // thread holding a boundary, then the index it found there
 var<workgroup> residual: f32;
@@ -90,166 +90,6 @@ fn sum_all(tid: u32, v: f32) -> f32 {
 fn kept(x: f32, i: u32, kk: u32, cut: u32) -> bool {
   let k = key_of(x);
   return bitcast<u32>(x) != NEG_INF_BITS && (k > kk || (k == kk && i <= cut));
-}
-
-struct Boundary {
-  key: u32, // the boundary element's key
-  above: f32, // count or mass strictly above it
-  at: f32, // count or mass of the elements with exactly that key
-}
-
-// Radix select: the largest key K with (count or mass of candidates with key >= K) >= goal.
-// When rounding leaves the goal unreached, the lowest key with anything in it.
-fn boundary(tid: u32, lo: u32, hi: u32, xs: u32, ws: u32, mass: bool, goal: f32, kk: u32, cut: u32) -> Boundary {
-  var prefix = 0u;
-  var above = 0.0;
-  var at = 0.0;
-  var left = 32u;
-  for (var round = 0u; round < 11u; round++) {
-    let width = min(DIGIT, left);
-    let shift = left - width;
-    // Bits above this digit, already decided.
-    let decided = select(~0u << left, 0u, left == 32u);
-    // Zeroed explicitly: lavapipe was seen to keep the previous round's sums in a declared-only array.
-    var acc: array<f32, BINS>;
-    for (var d = 0u; d < BINS; d++) { acc[d] = 0.0; }
-    for (var i = lo; i < hi; i++) {
-      let x = scratch[xs + i];
-      let k = key_of(x);
-      if (!kept(x, i, kk, cut) || (k & decided) != prefix) { continue; }
-      let d = (k >> shift) & ((1u << width) - 1u);
-      acc[d] += select(1.0, scratch[ws + i], mass);
-    }
-    for (var d = 0u; d < BINS; d++) { part[d * WG + tid] = acc[d]; }
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s = s >> 1u) {
-      if (tid < s) {
-        for (var d = 0u; d < BINS; d++) { part[d * WG + tid] += part[d * WG + tid + s]; }
-      }
-      workgroupBarrier();
-    }
-    var chosen = NONE;
-    var lowest = NONE;
-    var run = above;
-    for (var d = (1u << width); d > 0u; d--) {
-      let m = part[(d - 1u) * WG];
-      if (m > 0.0) { lowest = d - 1u; }
-      if (chosen == NONE && run + m >= goal && m > 0.0) {
-        chosen = d - 1u;
-        above = run;
-        at = m;
-      }
-      if (chosen == NONE) { run += m; }
-    }
-    if (chosen == NONE) {
-      chosen = select(lowest, 0u, lowest == NONE);
-      at = part[chosen * WG];
-      above = run - at;
-    }
-    prefix = prefix | (chosen << shift);
-    left = shift;
-    workgroupBarrier();
-  }
-  return Boundary(prefix, above, at);
-}
-
-// Index of the n-th (1-based) candidate with key `k`, in index order; NONE when there are no more than n.
-fn nth_tie(tid: u32, lo: u32, hi: u32, xs: u32, k: u32, n: u32, kk: u32, cut: u32) -> u32 {
-  var count = 0u;
-  for (var i = lo; i < hi; i++) {
-    let x = scratch[xs + i];
-    if (kept(x, i, kk, cut) && key_of(x) == k) { count++; }
-  }
-  part_u[tid] = count;
-  workgroupBarrier();
-  if (tid == 0u) {
-    var before = 0u;
-    found[0] = NONE;
-    found[1] = NONE;
-    for (var t = 0u; t < WG; t++) {
-      if (before + part_u[t] >= n) {
-        found[0] = t;
-        part_u[0] = n - before;
-        break;
-      }
-      before += part_u[t];
-    }
-  }
-  workgroupBarrier();
-  let owner = found[0];
-  let rank = part_u[0];
-  workgroupBarrier();
-  if (tid == owner) {
-    var seen_here = 0u;
-    for (var i = lo; i < hi; i++) {
-      let x = scratch[xs + i];
-      if (kept(x, i, kk, cut) && key_of(x) == k) {
-        seen_here++;
-        if (seen_here == rank) {
-          found[1] = i;
-          break;
-        }
-      }
-    }
-  }
-  workgroupBarrier();
-  let index = found[1];
-  workgroupBarrier();
-  return index;
-}
-
-// Steps 3-5 on a short list of at most WG candidates (`n`, list x at `cx`, weights at `cw`), by one
-// invocation, so the workgroup waits at one barrier instead of the ~40 of the radix selections: rank
-// the candidates best first (key descending, ties in index order, as torch.topk), keep the top k, then
-// the fewest of those that reach top_p of their mass, and draw with `u` in index order over the kept
-// weights. The same choice as the workgroup path, except that its sums run in another fixed order
-// (a draw within float rounding of a boundary may fall on the other side; tests skip those).
-// Uses part_u as the ranking ([rank] -> list index) and part as the kept weights by list index.
-fn pick_small(n: u32, cx: u32, cw: u32, u: f32) -> u32 {
-  var ranked = 0u;
-  for (var i = 0u; i < n; i++) {
-    let x = scratch[cx + i];
-    part[i] = 0.0;
-    if (bitcast<u32>(x) == NEG_INF_BITS) { continue; }
-    let k = key_of(x);
-    var r = 0u;
-    for (var j = 0u; j < n; j++) {
-      let y = scratch[cx + j];
-      let kj = key_of(y);
-      if (bitcast<u32>(y) != NEG_INF_BITS && (kj > k || (kj == k && j < i))) { r++; }
-    }
-    part_u[r] = i;
-    ranked++;
-  }
-  var keep = ranked;
-  if (params.top_k > 0u) { keep = min(keep, params.top_k); }
-  if (params.top_p < 1.0 && keep > 0u) {
-    var total = 0.0;
-    for (var r = 0u; r < keep; r++) { total += scratch[cw + part_u[r]]; }
-    let goal = params.top_p * total;
-    var cum = 0.0;
-    var r = 0u;
-    loop {
-      cum += scratch[cw + part_u[r]];
-      r++;
-      if (cum >= goal || r >= keep) { break; }
-    }
-    keep = r;
-  }
-  for (var r = 0u; r < keep; r++) { part[part_u[r]] = scratch[cw + part_u[r]]; }
-  var sum = 0.0;
-  for (var i = 0u; i < n; i++) { sum += part[i]; }
-  let goal = u * sum;
-  var cum = 0.0;
-  var pick = NONE;
-  for (var i = 0u; i < n; i++) {
-    let w = part[i];
-    if (w == 0.0) { continue; }
-    cum += w;
-    pick = i;
-    if (goal < cum) { break; }
-  }
-  return pick;
 }
 
 @compute @workgroup_size(WG)

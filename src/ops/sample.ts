@@ -2,6 +2,7 @@ import type { Gpu } from '../gpu/context.ts';
 import { bindBuffers, BoundDispatch, type Bound, type StepShape } from '../gpu/kernel.ts';
 import { isGreedy, type SamplingOptions } from '../engine/sampling.ts';
 import { streamRng, type SplitMix64 } from '../engine/rng.ts';
+import { joinWgsl } from './wgsl.ts';
 
 export interface SampleBinding {
   label: string;
@@ -58,12 +59,17 @@ export class BoundSample implements Bound {
   }
 }
 
+/** sample.wgsl and its prelude, sample_select.wgsl (the radix search and the short-list pick). */
+function sampleSource(gpu: Gpu): string {
+  return joinWgsl([gpu.shaders('sample_select'), gpu.shaders('sample')]);
+}
+
 /** shaders/sample.wgsl: exact top-k / top-p sampling with temperature and repetition penalty. */
 export class Sample {
   private readonly pipeline: GPUComputePipeline;
 
   constructor(private readonly gpu: Gpu) {
-    this.pipeline = gpu.pipeline('sample', () => gpu.shaders('sample'));
+    this.pipeline = gpu.pipeline('sample', () => sampleSource(gpu));
   }
 
   bind(b: SampleBinding): BoundSample {
