@@ -164,8 +164,19 @@ export interface LoadWeightsOptions {
  * stay in their checkpoint dtype (F32, F16 or BF16), or are quantized as each is read.
  */
 export async function loadWeights(source: ModelSource, opts: LoadWeightsOptions = {}): Promise<ModelWeights> {
+  return (await loadWeightsWithTensors(source, opts)).weights;
+}
+
+/**
+ * `loadWeights`, also returning the checkpoint tensors (by checkpoint name, as `readCheckpoint`
+ * gives them) that the weights were assembled from: the quantized-model cache writes those out.
+ */
+export async function loadWeightsWithTensors(
+  source: ModelSource,
+  opts: LoadWeightsOptions = {},
+): Promise<{ weights: ModelWeights; tensors: Map<string, HostTensor> }> {
   const { config, tensors } = await readCheckpoint(source, opts);
-  return architectureOf(config).assemble(config, tensors);
+  return { weights: architectureOf(config).assemble(config, tensors), tensors };
 }
 
 /**

@@ -7,8 +7,14 @@ import { ModelFetchError } from '../errors.ts';
 import type { ModelWeights } from '../models/architecture.ts';
 import { bosRuleOf } from '../models/index.ts';
 import type { QuantScheme, WeightFormat } from './quantize.ts';
-import { architectureOf } from '../models/index.ts';
-import { BIN_INDEX, BIN_SINGLE, loadModelConfig, readCheckpoint, SHARD_INDEX, SINGLE_FILE } from './checkpoint.ts';
+import {
+  BIN_INDEX,
+  BIN_SINGLE,
+  loadModelConfig,
+  loadWeightsWithTensors,
+  SHARD_INDEX,
+  SINGLE_FILE,
+} from './checkpoint.ts';
 import { COPIED_FILES, quantizedLayout, type StoredFile } from './quantized-layout.ts';
 import type { ModelConfig } from './config.ts';
 import { loadAnyTokenizer } from './gpt2-tokenizer.ts';
@@ -196,11 +202,10 @@ export async function readModelFiles(raw: ModelSource, opts: ReadModelOptions = 
   const weightBytes = await planFiles(source, progress);
   progress.announce();
   opts.onPlanned?.({ config, weightBytes });
-  const [{ tensors }, tokenizer] = await Promise.all([
-    readCheckpoint(source, { weights: opts.weights }),
+  const [{ weights, tensors }, tokenizer] = await Promise.all([
+    loadWeightsWithTensors(source, { weights: opts.weights }),
     loadAnyTokenizer(source, bosRuleOf(config)),
   ]);
-  const weights = architectureOf(config).assemble(config, tensors);
   const scheme = opts.weights === 'int8' || opts.weights === 'q4' ? (opts.weights as QuantScheme) : undefined;
   if (!scheme || !opts.keepQuantized) return { config, weights, tokenizer };
   const quantizedFiles = async () => {
