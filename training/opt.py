@@ -214,16 +214,22 @@ class Layer(nn.Module):
         self.fc1 = nn.Linear(c.hidden_size, c.ffn_dim)
         self.fc2 = nn.Linear(c.ffn_dim, c.hidden_size)
         self.final_layer_norm = nn.LayerNorm(c.hidden_size, eps=LAYER_NORM_EPS)
+        # Residual dropout, as Hugging Face's OPT applies after out_proj and fc2; only in training
+        # (train.py --dropout), so inference is the runtime's forward exactly.
+        self.dropout = 0.0
 
     def forward(self, h, bias, cache=None):
+        def drop(x):
+            return F.dropout(x, self.dropout, self.training) if self.dropout else x
+
         if self.pre_ln:
             a, kv = self.self_attn(self.self_attn_layer_norm(h), bias, cache)
-            h = h + a
-            h = h + self.fc2(F.relu(self.fc1(self.final_layer_norm(h))))
+            h = h + drop(a)
+            h = h + drop(self.fc2(F.relu(self.fc1(self.final_layer_norm(h)))))
         else:
             a, kv = self.self_attn(h, bias, cache)
-            h = self.self_attn_layer_norm(h + a)
-            h = self.final_layer_norm(h + self.fc2(F.relu(self.fc1(h))))
+            h = self.self_attn_layer_norm(h + drop(a))
+            h = self.final_layer_norm(h + drop(self.fc2(F.relu(self.fc1(h)))))
         return h, kv
 
 
@@ -306,10 +312,11 @@ class OptLM(nn.Module):
         return self.head(h)
 
     @torch.no_grad()
-    def generate(self, prompts: torch.Tensor, new_tokens: int, schedule: dict, return_logits=False):
+    def generate(self, prompts: torch.Tensor, new_tokens: int, schedule: dict, return_logits=False, pick=None):
         """Greedy decoding with a per-layer KV cache, as the runtime does: the prompt runs every layer,
         decode forward k runs decode_layers(k) and appends K/V only in those layers. prompts [B, P]
-        (no padding). Returns tokens [B, new_tokens] (and logits [new_tokens, B, V])."""
+        (no padding). Returns tokens [B, new_tokens] (and logits [new_tokens, B, V]). `pick(logits,
+        ids)` chooses each step's tokens instead of argmax (ids: [B, P + step], prompt and generated)."""
         b, p = prompts.shape
         L = self.num_layers
         layers = self.model.decoder.layers
@@ -324,7 +331,7 @@ class OptLM(nn.Module):
         out, all_logits = [], []
         for step in range(new_tokens):
             all_logits.append(logits)
-            tok = logits.argmax(-1)
+            tok = logits.argmax(-1) if pick is None else pick(logits, torch.cat([prompts, *[t[:, None] for t in out]], dim=1))
             out.append(tok)
             if step == new_tokens - 1:
                 break

@@ -155,6 +155,8 @@ def train(args, model, train_stream, held_stream, device, make_runs=None, log_pr
     With --distill A (fine-tuning), the loss is (1 - A) * cross-entropy + A * KL to the full-depth
     pass's logits. A checkpoint is written to --out every --checkpoint-minutes; --resume continues
     from it (same step, optimizer, data order and learning-rate schedule)."""
+    for layer in model.model.decoder.layers:
+        layer.dropout = args.dropout
     model.to(device).train()
     opt = torch.optim.AdamW(param_groups(model, args.weight_decay), lr=args.lr, betas=(0.9, 0.98), eps=1e-8)
     rng = random.Random(args.seed)
@@ -296,6 +298,7 @@ def main(argv=None):
         q.add_argument('--warmup', type=int, default=100 if name == 'pretrain' else 20)
         q.add_argument('--weight-decay', type=float, default=0.1)
         q.add_argument('--clip', type=float, default=1.0)
+        q.add_argument('--dropout', type=float, default=0.0, help='residual dropout in training (KJV is small: many epochs)')
         q.add_argument('--seed', type=int, default=0)
         q.add_argument('--threads', type=int, default=2)
         q.add_argument('--device', default='cpu')
