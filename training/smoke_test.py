@@ -5,7 +5,8 @@
 Checks the schedule arithmetic against the runtime's rules, that training steps (full depth and with
 SkipDecode layer masks) lower the loss, the safetensors/config save-load round trip, that the masked
 full-sequence forward (training) equals KV-cache decoding (what the runtime does), left padding, the
-tokenizer, and the fine-tuning path for an existing Hugging Face layout OPT checkpoint.
+tokenizer, the fine-tuning path for an existing Hugging Face layout OPT checkpoint, train-only dropout,
+and the sampling-settings harness (sampler limits, repetition measures).
 """
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ from opt import (  # noqa: E402
     theoretical_speedup,
 )
 import train  # noqa: E402
+from sampling_quality import distinct2, rep4, sampler  # noqa: E402
 
 TEXT = [
     'In the beginning God created the heaven and the earth.',
@@ -233,11 +235,11 @@ class Checkpoints(unittest.TestCase):
 
     def test_resume_continues_a_stopped_run(self):
         """A run stopped after its step-2 checkpoint and resumed ends with the weights of an unbroken run
-        (self-distillation on, so that path is exercised too)."""
+        (self-distillation and dropout on, so those paths and the saved random state are exercised too)."""
         with tempfile.TemporaryDirectory() as d:
             _, init, text = self.hub_checkpoint(d)
             whole, broken = os.path.join(d, 'whole'), os.path.join(d, 'broken')
-            opts = ('--distill', '0.5', '--checkpoint-minutes', '0')
+            opts = ('--distill', '0.5', '--dropout', '0.1', '--checkpoint-minutes', '0')
             train.main(self.finetune_args(init, whole, text, *opts))
             done = train.Budget.done
             train.Budget.done = lambda self, step: step >= 2  # the run is killed after step 2
@@ -267,6 +269,38 @@ class Checkpoints(unittest.TestCase):
             before = model.state_dict()['model.decoder.layers.0.fc1.weight']
             after = tuned.state_dict()['model.decoder.layers.0.fc1.weight']
             self.assertGreater((before - after).abs().max().item(), 1e-4)  # it trained
+
+
+class Dropout(unittest.TestCase):
+    def test_only_in_training(self):
+        """--dropout changes training forwards only: in eval mode the model is the runtime's forward."""
+        model = tiny()
+        ids = torch.randint(0, 300, (2, 12))
+        plain = model.eval()(ids)
+        for layer in model.model.decoder.layers:
+            layer.dropout = 0.5
+        self.assertTrue(torch.equal(model.eval()(ids), plain))
+        self.assertGreater((model.train()(ids) - plain).abs().max().item(), 1e-3)
+
+
+class Sampling(unittest.TestCase):
+    def test_sampler_limits(self):
+        """Greedy is the penalised argmax; top-k 1 and a tiny top-p leave only the best token."""
+        gen = torch.Generator().manual_seed(0)
+        logits = torch.tensor([[2.0, 3.0, -1.0, 2.9], [0.45, -0.2, 0.4, 0.1]])
+        seen = torch.tensor([[1, 1], [0, 0]])  # penalised: 3.0 / 1.2 = 2.5 < 2.9, 0.45 / 1.2 < 0.4
+        self.assertEqual(sampler(0.0, 1.0, 0, 1.0, gen)(logits, seen).tolist(), [1, 0])
+        self.assertEqual(sampler(0.0, 1.0, 0, 1.2, gen)(logits, seen).tolist(), [3, 2])
+        for _ in range(20):
+            self.assertEqual(sampler(1.0, 1.0, 1, 1.0, gen)(logits, seen).tolist(), [1, 0])
+            self.assertEqual(sampler(1.0, 1e-3, 0, 1.0, gen)(logits, seen).tolist(), [1, 0])
+        draws = [sampler(1.0, 1.0, 0, 1.0, gen)(logits, seen)[0].item() for _ in range(200)]
+        self.assertLessEqual({0, 1, 3}, set(draws))  # p = 0.15, 0.42, 0.38: a real draw, not an argmax
+
+    def test_repetition_measures(self):
+        self.assertEqual(rep4('a b c d a b c d'.split()), 1 / 5)
+        self.assertEqual(rep4('a b c d e f'.split()), 0.0)
+        self.assertEqual(distinct2(['a b a b'.split()]), 2 / 3)
 
 
 if __name__ == '__main__':
