@@ -180,6 +180,7 @@ export class SkipDecodeEngine implements GenerationEngine {
         kvBytesPerPosition: kvBytesPerPosition(opt.model, o.kvCache ?? 'f32'),
         adapter: gpu.adapterName,
         fineTunedForSkipping: c.skipdecode?.fine_tuned ?? false,
+        ...(files.sampling && { sampling: files.sampling }),
         ...(quantizedCache && { quantizedCache }),
       };
       return new SkipDecodeEngine(opt, info, ownsGpu);

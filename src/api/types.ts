@@ -136,6 +136,12 @@ export interface ModelInfo {
   adapter: string;
   /** config.json says the model was fine-tuned for layer skipping (`skipdecode.fine_tuned`). */
   fineTunedForSkipping: boolean;
+  /**
+   * The model's suggested sampling, from its generation_config.json (`do_sample: true` with
+   * temperature, top_p, top_k, repetition_penalty). Requests are never changed by it: pass it as a
+   * request's `sampling` to use it (the pages start their controls from it).
+   */
+  sampling?: SamplingOptions;
 }
 
 /** A streamed generation: iterate for chunks; `result` settles with the whole output (or the error). */

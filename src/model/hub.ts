@@ -3,6 +3,7 @@
  * resolved to `<hub>/<id>/resolve/<revision>/`, or any base URL in that layout. Loading reads the
  * file list first (HEAD requests, the shard index), so download progress has totals from the start.
  */
+import type { SamplingOptions } from '../engine/sampling.ts';
 import { ModelFetchError } from '../errors.ts';
 import type { ModelWeights } from '../models/architecture.ts';
 import { bosRuleOf } from '../models/index.ts';
@@ -17,6 +18,7 @@ import {
 } from './checkpoint.ts';
 import { COPIED_FILES, quantizedLayout, type StoredFile } from './quantized-layout.ts';
 import type { ModelConfig } from './config.ts';
+import { GENERATION_CONFIG, readSamplingDefaults } from './generation-config.ts';
 import { loadAnyTokenizer } from './gpt2-tokenizer.ts';
 import { ProgressTracker } from './progress.ts';
 import type { ModelSource } from './source.ts';
@@ -74,6 +76,8 @@ export interface ModelFiles {
   config: ModelConfig;
   weights: ModelWeights;
   tokenizer?: OptTokenizer;
+  /** The model's suggested sampling (generation_config.json with `do_sample: true`). */
+  sampling?: SamplingOptions;
   /**
    * With `keepQuantized` and a load that quantized: the hub-layout files of the quantized model
    * (what `skipdecode quantize` would write), for the quantized-model cache.
@@ -101,9 +105,12 @@ function sizeOf(source: ModelSource, name: string): number | undefined {
  */
 async function planFiles(source: ModelSource, progress: ProgressTracker): Promise<number | undefined> {
   progress.plan('config.json', sizeOf(source, 'config.json'));
-  const [tokJson, tokConfig, vocab, merges, single] = await Promise.all(
-    ['tokenizer.json', 'tokenizer_config.json', 'vocab.json', 'merges.txt', SINGLE_FILE].map((n) => source.exists(n)),
+  const [tokJson, tokConfig, vocab, merges, single, generation] = await Promise.all(
+    ['tokenizer.json', 'tokenizer_config.json', 'vocab.json', 'merges.txt', SINGLE_FILE, GENERATION_CONFIG].map((n) =>
+      source.exists(n),
+    ),
   );
+  if (generation) progress.plan(GENERATION_CONFIG, sizeOf(source, GENERATION_CONFIG));
   const tokenizerFiles = tokJson
     ? ['tokenizer.json', ...(tokConfig ? ['tokenizer_config.json'] : [])]
     : vocab && merges
@@ -202,17 +209,19 @@ export async function readModelFiles(raw: ModelSource, opts: ReadModelOptions = 
   const weightBytes = await planFiles(source, progress);
   progress.announce();
   opts.onPlanned?.({ config, weightBytes });
-  const [{ weights, tensors }, tokenizer] = await Promise.all([
+  const [{ weights, tensors }, tokenizer, sampling] = await Promise.all([
     loadWeightsWithTensors(source, { weights: opts.weights }),
     loadAnyTokenizer(source, bosRuleOf(config)),
+    readSamplingDefaults(source),
   ]);
   const scheme = opts.weights === 'int8' || opts.weights === 'q4' ? (opts.weights as QuantScheme) : undefined;
-  if (!scheme || !opts.keepQuantized) return { config, weights, tokenizer };
+  const files = { config, weights, tokenizer, ...(sampling && { sampling }) };
+  if (!scheme || !opts.keepQuantized) return files;
   const quantizedFiles = async () => {
     const raw = JSON.parse(await source.readText('config.json')) as Record<string, unknown>;
     const extra = new Map<string, Uint8Array>();
     for (const f of COPIED_FILES) if (await source.exists(f)) extra.set(f, await source.readBytes(f));
     return quantizedLayout(raw, tensors, scheme, extra).files;
   };
-  return { config, weights, tokenizer, quantizedFiles };
+  return { ...files, quantizedFiles };
 }

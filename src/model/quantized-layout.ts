@@ -22,6 +22,7 @@ export const COPIED_FILES = [
   'vocab.json',
   'merges.txt',
   'special_tokens_map.json',
+  'generation_config.json',
 ];
 
 /** One stored tensor of a safetensors file. */

@@ -56,6 +56,7 @@ const panel = new ModelPanel({
     byId('template-note').hidden = info.chat !== undefined;
     // Bigger models write longer useful replies; the tiny one is for watching, not reading.
     sampling.tokens = l.choice.random ? 32 : 64;
+    sampling.suggest(info.sampling);
     schedule.configure(info.layers, sampling.tokens);
     setState('ready');
     status.textContent = `${l.choice.label} is ready: ${info.layers} layers, ${info.hiddenSize} wide. Say something.`;

@@ -2,6 +2,9 @@
 import type { SamplingOptions } from '../../index.ts';
 import { h, numberField, numberValue } from '../shared/dom.ts';
 
+/** The controls' values for a model whose generation_config.json suggests no sampling. */
+export const PAGE_SAMPLING = { temperature: 0.8, topP: 0.95, topK: 50, repetitionPenalty: 1.1 } as const;
+
 export class SamplingForm {
   readonly element: HTMLFieldSetElement;
   readonly maxNewTokens: HTMLInputElement;
@@ -16,17 +19,24 @@ export class SamplingForm {
       min: 0,
       max: 2,
       step: 0.05,
-      value: 0.8,
+      value: PAGE_SAMPLING.temperature,
       name: 'temperature',
       hint: '0 is greedy',
     });
-    const p = numberField('Top-p', { min: 0.01, max: 1, step: 0.01, value: 0.95, name: 'top-p', hint: '1 disables' });
-    const k = numberField('Top-k', { min: 0, step: 1, value: 50, name: 'top-k', hint: '0 disables' });
+    const p = numberField('Top-p', {
+      min: 0.01,
+      max: 1,
+      step: 0.01,
+      value: PAGE_SAMPLING.topP,
+      name: 'top-p',
+      hint: '1 disables',
+    });
+    const k = numberField('Top-k', { min: 0, step: 1, value: PAGE_SAMPLING.topK, name: 'top-k', hint: '0 disables' });
     const r = numberField('Repetition penalty', {
       min: 0.5,
       max: 2,
       step: 0.05,
-      value: 1.1,
+      value: PAGE_SAMPLING.repetitionPenalty,
       name: 'repetition-penalty',
       hint: '1 disables',
     });
@@ -59,6 +69,15 @@ export class SamplingForm {
 
   set tokens(n: number) {
     this.maxNewTokens.value = String(n);
+  }
+
+  /** Starts the controls from a model's suggested sampling (ModelInfo.sampling), else the page's. */
+  suggest(s: SamplingOptions | undefined): void {
+    const v = s ?? PAGE_SAMPLING;
+    this.temperature.value = String(v.temperature ?? 0);
+    this.topP.value = String(v.topP ?? 1);
+    this.topK.value = String(v.topK ?? 0);
+    this.repetition.value = String(v.repetitionPenalty ?? 1);
   }
 
   options(): SamplingOptions {

@@ -8,7 +8,8 @@
  * Attributes: model (a hub id or a model's base URL; a page may give names of its own meaning with
  * `defineSkipDecodeChat(tag, { resolveModel })`, as the demo site does for its bundled "demo"),
  * schedule (full, 2x, 3x, 5x, or a schedule string like "linear:max=12,min=4,warmup=1,span=16"),
- * max-new-tokens (default 32), temperature (default 0.7; 0 is greedy), exact (present: the schedule
+ * max-new-tokens (default 32), temperature (default: the model's generation_config.json, else 0.7;
+ * 0 is greedy; top-p, top-k and the repetition penalty come from the same file, else 0.95, 50, 1.1), exact (present: the schedule
  * only drafts and full depth verifies, so replies are the full model's; a number value is the draft
  * length K, default 4), placeholder, lazy (load on the first message instead of at once). Reflects state="loading|ready|generating|error".
  * Events (bubbling, composed): ready, token, done, error; see the *Detail types.
@@ -19,7 +20,13 @@
  *
  * Every element on a page asking for the same model shares one engine (and its worker).
  */
-import { parseSchedule, type GenerateOutput, type GenerationEngine, type Schedule } from '../../index.ts';
+import {
+  parseSchedule,
+  type GenerateOutput,
+  type GenerationEngine,
+  type SamplingOptions,
+  type Schedule,
+} from '../../index.ts';
 import { forget, sharedModel } from '../shared/backend.ts';
 import { formatBytes } from '../shared/dom.ts';
 import { describeProblem, type ProblemKind } from '../shared/problems.ts';
@@ -37,6 +44,9 @@ import type {
 } from './types.ts';
 
 export type * from './types.ts';
+
+/** Sampling for models whose generation_config.json suggests none. */
+const FALLBACK_SAMPLING: SamplingOptions = { temperature: 0.7, topP: 0.95, topK: 50, repetitionPenalty: 1.1 };
 
 // Lets the module load where there is no DOM (a Node import of the library); defining needs one.
 const Base = (globalThis.HTMLElement ?? class {}) as typeof HTMLElement;
@@ -164,12 +174,14 @@ export class SkipDecodeChatElement extends Base {
     let reply = '';
     let tokens = 0;
     try {
-      const temperature = this.numAttr('temperature', 0.7);
+      // The model's suggested sampling (generation_config.json) when it has one; the attribute wins.
+      const suggested = info.sampling ?? FALLBACK_SAMPLING;
+      const temperature = this.numAttr('temperature', suggested.temperature ?? 0.7);
       const stream = engine.stream({
         ...replyRequest(info, this.turns, Math.max(64, info.maxPositions - maxNewTokens - 8)),
         maxNewTokens,
         schedule: this.schedule(info.layers, maxNewTokens),
-        sampling: temperature > 0 ? { temperature, topP: 0.95, topK: 50, repetitionPenalty: 1.1 } : undefined,
+        sampling: temperature > 0 ? { ...suggested, temperature } : undefined,
         exact: this.exact(),
         signal: this.running.signal,
       });
