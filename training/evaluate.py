@@ -108,7 +108,14 @@ def evaluate_model(model, tok, chunks, rouge_chunks, schedules, new_tokens, byte
     return rows
 
 
-LABELS = {'vanilla': 'vanilla', 'tuned': 'fine-tuned', 'control': 'control', 'distill': 'self-distilled', 'mix50': 'full-depth share 0.5'}
+LABELS = {
+    'vanilla': 'vanilla',
+    'tuned': 'fine-tuned',
+    'control': 'control',
+    'distill': 'self-distilled',
+    'mix25': 'without distillation',
+    'mix50': 'full-depth share 0.5',
+}
 
 
 def label(name: str) -> str:
