@@ -14,6 +14,7 @@ function watchConsole(page: Page): string[] {
 interface Demo {
   trained: boolean;
   layers: number;
+  path: string;
 }
 
 async function ready(page: Page): Promise<Demo> {
@@ -36,6 +37,14 @@ test('chat: the bundled model streams a reply with per-reply metrics', async ({ 
   await expect(page.locator('#template-note')).toContainText('not chat-tuned');
   await expect(page.getByLabel('Model', { exact: true })).toContainText(demo.trained ? 'trained' : 'random weights');
   await expect(page.locator('.cache-line')).toContainText('Bundled');
+
+  // The sampling controls start from the model's generation_config.json (the trained model ships
+  // one), else from the page's own settings.
+  const file = await page.request.get(`${demo.path.replace(/\/$/, '')}/generation_config.json`);
+  const g = (file.ok() ? await file.json() : {}) as Record<string, number | boolean>;
+  if (demo.trained) expect(g.do_sample, 'the trained demo model suggests its sampling').toBe(true);
+  await expect(page.getByLabel('Temperature')).toHaveValue(String(g.do_sample ? g.temperature : 0.8));
+  await expect(page.getByLabel('Repetition penalty')).toHaveValue(String(g.do_sample ? g.repetition_penalty : 1.1));
 
   // About 3x on the 12-layer model; few tokens, because the software adapter is slow.
   await page.getByLabel('About 3×').check();
