@@ -1,9 +1,7 @@
 /** Sampling controls; empty fields fall back to the runtime's defaults. */
 import type { SamplingOptions } from '../../index.ts';
 import { h, numberField, numberValue } from '../shared/dom.ts';
-
-/** The controls' values for a model whose generation_config.json suggests no sampling. */
-export const PAGE_SAMPLING = { temperature: 0.8, topP: 0.95, topK: 50, repetitionPenalty: 1.1 } as const;
+import { CHAT_SAMPLING } from '../shared/sampling-defaults.ts';
 
 export class SamplingForm {
   readonly element: HTMLFieldSetElement;
@@ -19,7 +17,7 @@ export class SamplingForm {
       min: 0,
       max: 2,
       step: 0.05,
-      value: PAGE_SAMPLING.temperature,
+      value: CHAT_SAMPLING.temperature,
       name: 'temperature',
       hint: '0 is greedy',
     });
@@ -27,16 +25,16 @@ export class SamplingForm {
       min: 0.01,
       max: 1,
       step: 0.01,
-      value: PAGE_SAMPLING.topP,
+      value: CHAT_SAMPLING.topP,
       name: 'top-p',
       hint: '1 disables',
     });
-    const k = numberField('Top-k', { min: 0, step: 1, value: PAGE_SAMPLING.topK, name: 'top-k', hint: '0 disables' });
+    const k = numberField('Top-k', { min: 0, step: 1, value: CHAT_SAMPLING.topK, name: 'top-k', hint: '0 disables' });
     const r = numberField('Repetition penalty', {
       min: 0.5,
       max: 2,
       step: 0.05,
-      value: PAGE_SAMPLING.repetitionPenalty,
+      value: CHAT_SAMPLING.repetitionPenalty,
       name: 'repetition-penalty',
       hint: '1 disables',
     });
@@ -73,7 +71,7 @@ export class SamplingForm {
 
   /** Starts the controls from a model's suggested sampling (ModelInfo.sampling), else the page's. */
   suggest(s: SamplingOptions | undefined): void {
-    const v = s ?? PAGE_SAMPLING;
+    const v = s ?? CHAT_SAMPLING;
     this.temperature.value = String(v.temperature ?? 0);
     this.topP.value = String(v.topP ?? 1);
     this.topK.value = String(v.topK ?? 0);

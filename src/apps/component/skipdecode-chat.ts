@@ -20,17 +20,12 @@
  *
  * Every element on a page asking for the same model shares one engine (and its worker).
  */
-import {
-  parseSchedule,
-  type GenerateOutput,
-  type GenerationEngine,
-  type SamplingOptions,
-  type Schedule,
-} from '../../index.ts';
+import { parseSchedule, type GenerateOutput, type GenerationEngine, type Schedule } from '../../index.ts';
 import { forget, sharedModel } from '../shared/backend.ts';
 import { formatBytes } from '../shared/dom.ts';
 import { describeProblem, type ProblemKind } from '../shared/problems.ts';
 import { PRESETS, presetSchedule } from '../shared/presets.ts';
+import { COMPONENT_SAMPLING } from '../shared/sampling-defaults.ts';
 import { replyRequest, type Turn } from '../shared/transcript.ts';
 import { STYLES } from './styles.ts';
 import type {
@@ -44,9 +39,6 @@ import type {
 } from './types.ts';
 
 export type * from './types.ts';
-
-/** Sampling for models whose generation_config.json suggests none. */
-const FALLBACK_SAMPLING: SamplingOptions = { temperature: 0.7, topP: 0.95, topK: 50, repetitionPenalty: 1.1 };
 
 // Lets the module load where there is no DOM (a Node import of the library); defining needs one.
 const Base = (globalThis.HTMLElement ?? class {}) as typeof HTMLElement;
@@ -175,7 +167,7 @@ export class SkipDecodeChatElement extends Base {
     let tokens = 0;
     try {
       // The model's suggested sampling (generation_config.json) when it has one; the attribute wins.
-      const suggested = info.sampling ?? FALLBACK_SAMPLING;
+      const suggested = info.sampling ?? COMPONENT_SAMPLING;
       const temperature = this.numAttr('temperature', suggested.temperature ?? 0.7);
       const stream = engine.stream({
         ...replyRequest(info, this.turns, Math.max(64, info.maxPositions - maxNewTokens - 8)),
